@@ -1,0 +1,134 @@
+"""The connection to NATS and the one publish helper (subject from the event, dedup header)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import nats
+import structlog
+from nats.aio.client import Client
+from nats.errors import ConnectionClosedError, NoServersError, TimeoutError as NatsTimeout
+from nats.js import JetStreamContext
+from nats.js.api import PubAck
+from nats.js.errors import NoStreamResponseError
+from nats.js.kv import KeyValue
+
+from contracts import codec, metrics, subjects
+from contracts.codec import AnyEvent
+from contracts.errors import BusUnavailableError
+from contracts.settings import BusSettings
+from contracts.streams import ensure_streams
+
+log = structlog.get_logger(__name__)
+_RETRYABLE = (NatsTimeout, NoStreamResponseError, ConnectionClosedError, asyncio.TimeoutError)
+
+
+class Bus:
+    """A NATS connection with JetStream, shared by a service's publishers and consumers."""
+
+    def __init__(self, nc: Client, settings: BusSettings) -> None:
+        self.nc = nc
+        self.js: JetStreamContext = nc.jetstream(timeout=settings.publish_timeout_s)
+        self.settings = settings
+        self._kv: dict[str, KeyValue] = {}
+
+    @classmethod
+    async def connect(
+        cls, settings: BusSettings, *, name: str = "comfy-recovery", ensure: bool = True
+    ) -> Bus:
+        """Connect (reconnecting forever once connected) and optionally `ensure` streams.
+
+        Raises:
+            BusUnavailableError: no server answered.
+        """
+        try:
+            nc = await nats.connect(
+                servers=settings.servers(),
+                name=name,
+                connect_timeout=settings.connect_timeout_s,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=0.5,
+                allow_reconnect=True,
+                error_cb=_log_error,
+                disconnected_cb=_log_disconnected,
+                reconnected_cb=_log_reconnected,
+            )
+        except (NoServersError, OSError, NatsTimeout, asyncio.TimeoutError) as exc:
+            raise BusUnavailableError(f"NATS unreachable at {settings.url}: {exc}") from exc
+        bus = cls(nc, settings)
+        if ensure:
+            await bus.ensure()
+        return bus
+
+    async def ensure(self) -> None:
+        """Apply the stream, consumer and KV definitions (idempotent)."""
+        await ensure_streams(self.js, self.settings)
+
+    async def publish(self, event: AnyEvent, *, timeout: float | None = None) -> PubAck:
+        """Publish `event` on its subject with ``Nats-Msg-Id = event_id``.
+
+        A publish whose ack timed out is retried; JetStream's dedup window makes the
+        retry harmless.
+
+        Raises:
+            BusUnavailableError: no ack after ``publish_retries`` attempts.
+        """
+        subject = codec.subject_for(event)
+        data = codec.encode(event)
+        ack = await self.publish_raw(
+            subject, data, {subjects.HDR_MSG_ID: event.event_id}, timeout=timeout
+        )
+        family = metrics.family_of(subject)
+        metrics.EVENTS_PUBLISHED.labels(family).inc()
+        if ack.duplicate:
+            metrics.EVENTS_DUPLICATE.labels(family).inc()
+        return ack
+
+    async def publish_raw(
+        self, subject: str, data: bytes, headers: dict[str, str], *, timeout: float | None = None
+    ) -> PubAck:
+        """Publish bytes to JetStream with retries (dead letters and tests use this)."""
+        wait = timeout or self.settings.publish_timeout_s
+        delay = 0.1
+        for attempt in range(1, self.settings.publish_retries + 1):
+            try:
+                return await self.js.publish(subject, data, timeout=wait, headers=headers)
+            except _RETRYABLE as exc:
+                if attempt == self.settings.publish_retries:
+                    raise BusUnavailableError(f"publish to {subject} failed: {exc!r}") from exc
+                log.warning("publish.retry", subject=subject, attempt=attempt, error=repr(exc))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        raise AssertionError("unreachable")
+
+    async def kv(self, bucket: str) -> KeyValue:
+        """The KV bucket `bucket` (created by `ensure`)."""
+        if bucket not in self._kv:
+            self._kv[bucket] = await self.js.key_value(bucket)
+        return self._kv[bucket]
+
+    async def close(self) -> None:
+        """Flush and close the connection."""
+        if not self.nc.is_closed:
+            try:
+                await self.nc.drain()
+            except (ConnectionClosedError, NatsTimeout, asyncio.TimeoutError):
+                await self.nc.close()
+
+
+async def _log_error(exc: Exception) -> None:
+    log.warning("nats.error", error=repr(exc))
+
+
+async def _log_disconnected() -> None:
+    log.warning("nats.disconnected")
+
+
+async def _log_reconnected() -> None:
+    log.info("nats.reconnected")
+
+
+def headers_of(msg: Any) -> dict[str, str]:
+    """A message's headers, never None."""
+    return dict(msg.headers or {})

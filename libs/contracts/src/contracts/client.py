@@ -1,0 +1,274 @@
+"""`JobClient`: submit ComfyUI jobs, follow them, wait for results, cancel and retry."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js import api as js_api
+from nats.js.errors import KeyNotFoundError
+
+from contracts import codec, subjects
+from contracts.bus import Bus
+from contracts.codec import AnyEvent
+from contracts.control import DispatchResumed, EmergencyStopRequested
+from contracts.envelope import CONTROL_JOB_ID, new_event_id, utcnow
+from contracts.errors import JobNotFoundError, PermanentError
+from contracts.job import (
+    Binding,
+    InputAsset,
+    JobCancelRequested,
+    JobCompleted,
+    JobRetryRequested,
+    JobSubmitted,
+)
+from contracts.policy import RecoveryPolicy
+from contracts.readmodel import JobStatus, JobView, decode_view
+from contracts.recovery import Abort, RecoveryDecided
+from contracts.settings import BusSettings
+from contracts.workflow import validate_workflow
+
+
+@dataclass
+class JobResult:
+    """How a job ended, as read from its own events."""
+
+    job_id: str
+    status: JobStatus
+    attempts: int
+    outputs: dict[str, Any] = field(default_factory=dict)
+    reason: str | None = None
+    user_message: str | None = None
+    actionable_steps: list[str] = field(default_factory=list)
+    events: list[AnyEvent] = field(default_factory=list)
+
+
+def terminal_status(event: AnyEvent) -> JobStatus | None:
+    """COMPLETED/ABORTED/CANCELLED when `event` ends its job, else None."""
+    if isinstance(event, JobCompleted):
+        return JobStatus.COMPLETED
+    if isinstance(event, RecoveryDecided) and event.terminal:
+        for action in event.actions:
+            if isinstance(action, Abort):
+                return JobStatus.CANCELLED if action.cancelled else JobStatus.ABORTED
+    return None
+
+
+class JobClient:
+    """The library any program (ours or a user's) uses to run ComfyUI jobs.
+
+    Example:
+        async with await JobClient.connect(BusSettings()) as client:
+            job_id = await client.submit(workflow, params={"width": 768})
+            result = await client.result(job_id, timeout=600)
+    """
+
+    def __init__(self, bus: Bus, *, source: str = "client") -> None:
+        self.bus = bus
+        self.source = source
+
+    @classmethod
+    async def connect(cls, settings: BusSettings, *, source: str = "client") -> JobClient:
+        """Connect to NATS (streams are ensured).
+
+        Raises:
+            BusUnavailableError: NATS is not reachable.
+        """
+        return cls(await Bus.connect(settings, name=source), source=source)
+
+    async def __aenter__(self) -> JobClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the connection."""
+        await self.bus.close()
+
+    async def submit(
+        self,
+        workflow: dict[str, Any],
+        params: dict[str, Any] | None = None,
+        policy: RecoveryPolicy | None = None,
+        *,
+        bindings: dict[str, Binding] | None = None,
+        expected_outputs: list[str] | None = None,
+        inputs: list[InputAsset] | None = None,
+        labels: dict[str, str] | None = None,
+        job_id: str | None = None,
+    ) -> str:
+        """Submit a workflow (API format) and return its job id.
+
+        Raises:
+            InvalidWorkflowError: the graph is malformed (node and input named).
+            BusUnavailableError: the event could not be stored.
+        """
+        validate_workflow(workflow)
+        job_id = job_id or new_event_id()
+        event = JobSubmitted(
+            event_id=new_event_id(),
+            job_id=job_id,
+            occurred_at=utcnow(),
+            source=self.source,
+            workflow=workflow,
+            params=params or {},
+            bindings=bindings or {},
+            policy=policy,
+            expected_outputs=expected_outputs or [],
+            inputs=inputs or [],
+            labels=labels or {},
+        )
+        await self.bus.publish(event)
+        return job_id
+
+    async def follow(self, job_id: str, *, until_terminal: bool = True) -> AsyncIterator[AnyEvent]:
+        """Yield the job's events from the first, live; stop after a terminal one.
+
+        Stops at a terminal event only when nothing newer is already stored (a retry
+        requested after an abort goes on).
+        """
+        sub = await self.bus.js.subscribe(
+            subjects.job_history(job_id),
+            ordered_consumer=True,
+            deliver_policy=js_api.DeliverPolicy.ALL,
+            stream=subjects.EVENTS_STREAM,
+        )
+        try:
+            while True:
+                msg = await sub.next_msg(timeout=None)
+                try:
+                    event = codec.decode(msg.data)
+                except PermanentError:
+                    continue
+                yield event
+                pending = msg.metadata.num_pending if msg.metadata else 0
+                if until_terminal and terminal_status(event) and not pending:
+                    return
+        finally:
+            await sub.unsubscribe()
+
+    async def result(self, job_id: str, timeout: float | None = None) -> JobResult:
+        """Wait until the job is COMPLETED, ABORTED or CANCELLED.
+
+        Raises:
+            TimeoutError: it did not end within `timeout` seconds.
+        """
+        return await asyncio.wait_for(self._collect(job_id), timeout)
+
+    async def _collect(self, job_id: str) -> JobResult:
+        result = JobResult(job_id, JobStatus.SUBMITTED, 0)
+        async for event in self.follow(job_id):
+            result.events.append(event)
+            result.attempts = max(result.attempts, event.attempt)
+            status = terminal_status(event)
+            if status is None:
+                continue
+            result.status = status
+            if isinstance(event, JobCompleted):
+                result.outputs = {k: [f.filename for f in v] for k, v in event.outputs.items()}
+            else:
+                abort = next(a for a in event.actions if isinstance(a, Abort))  # type: ignore[union-attr]
+                result.reason = abort.reason
+                result.user_message = abort.user_message
+                result.actionable_steps = list(abort.actionable_steps)
+        return result
+
+    async def history(self, job_id: str) -> list[AnyEvent]:
+        """Every stored event of the job, in order (no waiting)."""
+        events: list[AnyEvent] = []
+        sub = await self.bus.js.subscribe(
+            subjects.job_history(job_id),
+            ordered_consumer=True,
+            deliver_policy=js_api.DeliverPolicy.ALL,
+            stream=subjects.EVENTS_STREAM,
+        )
+        try:
+            while True:
+                try:
+                    msg = await sub.next_msg(timeout=1.0)
+                except (NatsTimeout, asyncio.TimeoutError):
+                    break
+                try:
+                    events.append(codec.decode(msg.data))
+                except PermanentError:
+                    continue
+                if not msg.metadata.num_pending:
+                    break
+        finally:
+            await sub.unsubscribe()
+        if not events:
+            raise JobNotFoundError(job_id)
+        return events
+
+    async def status(self, job_id: str) -> JobView:
+        """The job's read model (kept by the recovery service).
+
+        Raises:
+            JobNotFoundError: no such job in the read model.
+        """
+        kv = await self.bus.kv(subjects.KV_JOBS)
+        try:
+            entry = await kv.get(job_id)
+        except KeyNotFoundError as exc:
+            raise JobNotFoundError(job_id) from exc
+        if entry.value is None:
+            raise JobNotFoundError(job_id)
+        return decode_view(entry.value)
+
+    async def cancel(self, job_id: str, reason: str = "") -> None:
+        """Ask for the job to stop (its running prompt is interrupted by id)."""
+        await self.bus.publish(
+            JobCancelRequested(
+                event_id=new_event_id(),
+                job_id=job_id,
+                occurred_at=utcnow(),
+                source=self.source,
+                reason=reason,
+                requested_by=self.source,
+            )
+        )
+
+    async def retry(
+        self, job_id: str, *, force: bool = False, policy: RecoveryPolicy | None = None
+    ) -> None:
+        """Ask for a finished job to run again (``force`` also retries completed ones)."""
+        await self.bus.publish(
+            JobRetryRequested(
+                event_id=new_event_id(),
+                job_id=job_id,
+                occurred_at=utcnow(),
+                source=self.source,
+                force=force,
+                policy=policy,
+                requested_by=self.source,
+            )
+        )
+
+    async def emergency_stop(self, reason: str = "") -> None:
+        """Interrupt every prompt of ours on every backend and pause dispatch."""
+        await self.bus.publish(
+            EmergencyStopRequested(
+                event_id=new_event_id(),
+                job_id=CONTROL_JOB_ID,
+                occurred_at=utcnow(),
+                source=self.source,
+                reason=reason,
+                requested_by=self.source,
+            )
+        )
+
+    async def resume(self) -> None:
+        """Let dispatch go on after an emergency stop."""
+        await self.bus.publish(
+            DispatchResumed(
+                event_id=new_event_id(),
+                job_id=CONTROL_JOB_ID,
+                occurred_at=utcnow(),
+                source=self.source,
+                requested_by=self.source,
+            )
+        )

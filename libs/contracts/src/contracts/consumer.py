@@ -1,0 +1,272 @@
+"""Durable pull consumers: decode, handle, map the outcome to ack/nak/term, watch liveness.
+
+Outcome mapping (one place for every service):
+
+| outcome                      | what happens                                          |
+|------------------------------|-------------------------------------------------------|
+| handler returned             | ack                                                   |
+| `TransientError`             | nak with ``retry_after_s`` delay                      |
+| undecodable bytes            | dead-letter subject with the reason, count it, term   |
+| `PermanentError`             | dead-letter subject with the reason, count it, term   |
+| anything else (a bug)        | logged, nak with backoff; ``max_deliver`` caps it     |
+
+The watchdog exists because nats-py pull consumers do not always resume after a server
+restart (nats-io/nats.py#504): when the consumer has pending messages and nothing arrives
+for a while, the subscription is bound again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from nats.aio.msg import Msg
+from nats.errors import ConnectionClosedError, TimeoutError as NatsTimeout
+from nats.js.errors import NotFoundError, ServiceUnavailableError
+
+from contracts import codec, metrics, subjects
+from contracts.bus import Bus
+from contracts.codec import AnyEvent
+from contracts.errors import BusUnavailableError, PermanentError, TransientError
+from contracts.streams import CONSUMERS_BY_NAME, ConsumerSpec, ensure_consumer
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One received message with its decoded event."""
+
+    event: AnyEvent
+    msg: Msg
+
+    @property
+    def num_delivered(self) -> int:
+        """How many times this message has been delivered (1 on the first)."""
+        return int(self.msg.metadata.num_delivered)
+
+    @property
+    def stream_seq(self) -> int:
+        """The message's sequence number in its stream."""
+        return int(self.msg.metadata.sequence.stream)
+
+
+Handler = Callable[[AnyEvent, Delivery], Awaitable[None]]
+BatchHandler = Callable[[Sequence[Delivery]], Awaitable[None]]
+
+
+class Consumer:
+    """Runs one durable consumer until `stop()`.
+
+    Args:
+        bus: the connection.
+        durable: a name from `contracts.subjects` (its spec comes from `streams`).
+        handler: called once per decoded event (unless `batch_handler` is given).
+        batch_handler: called with up to `batch` decoded events; all acked on return.
+        batch: messages fetched per pull.
+        fetch_timeout_s: seconds a pull waits for messages.
+        watchdog_s: silence, with messages pending, after which the subscription is rebound.
+    """
+
+    def __init__(
+        self,
+        bus: Bus,
+        durable: str,
+        handler: Handler | None = None,
+        *,
+        batch_handler: BatchHandler | None = None,
+        batch: int = 64,
+        fetch_timeout_s: float = 1.0,
+        watchdog_s: float = 5.0,
+    ) -> None:
+        if (handler is None) == (batch_handler is None):
+            raise ValueError("give exactly one of handler or batch_handler")
+        self.bus = bus
+        self.spec: ConsumerSpec = CONSUMERS_BY_NAME[durable]
+        self.handler = handler
+        self.batch_handler = batch_handler
+        self.batch = batch
+        self.fetch_timeout_s = fetch_timeout_s
+        self.watchdog_s = watchdog_s
+        self._stopping = asyncio.Event()
+        self._sub: Any = None
+        self._last_message = time.monotonic()
+        self._last_check = time.monotonic()
+        self.running = False
+        self.handled = 0
+
+    def stop(self) -> None:
+        """Ask the loop to finish after the current batch."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Fetch, handle and acknowledge until stopped."""
+        self.running = True
+        try:
+            while not self._stopping.is_set():
+                msgs = await self._fetch()
+                if msgs:
+                    self._last_message = time.monotonic()
+                    await self._process(msgs)
+                else:
+                    await self._watchdog()
+        finally:
+            self.running = False
+            await self._unbind()
+
+    async def _bind(self) -> Any:
+        if self._sub is None:
+            await ensure_consumer(self.bus.js, self.spec, self.bus.settings)
+            self._sub = await self.bus.js.pull_subscribe_bind(
+                durable=self.spec.durable, stream=self.spec.stream
+            )
+        return self._sub
+
+    async def _unbind(self) -> None:
+        sub, self._sub = self._sub, None
+        if sub is not None:
+            try:
+                await sub.unsubscribe()
+            except (ConnectionClosedError, NatsTimeout, asyncio.TimeoutError, ValueError):
+                pass
+
+    async def _fetch(self) -> list[Msg]:
+        try:
+            sub = await self._bind()
+            msgs: list[Msg] = await sub.fetch(self.batch, timeout=self.fetch_timeout_s)
+            return msgs
+        except (NatsTimeout, asyncio.TimeoutError):
+            return []
+        except (ConnectionClosedError, NotFoundError, ServiceUnavailableError, OSError) as exc:
+            log.warning("consumer.fetch_failed", durable=self.spec.durable, error=repr(exc))
+            await self._unbind()
+            await self._sleep(0.5)
+            return []
+        except Exception as exc:  # noqa: BLE001 - the client raises bare errors on reconnect
+            log.warning("consumer.fetch_error", durable=self.spec.durable, error=repr(exc))
+            await self._unbind()
+            await self._sleep(0.5)
+            return []
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        except TimeoutError:
+            pass
+
+    async def _watchdog(self) -> None:
+        """Rebind when messages are pending but none arrived for `watchdog_s`."""
+        now = time.monotonic()
+        if now - self._last_check < self.watchdog_s:
+            return
+        self._last_check = now
+        try:
+            info = await self.bus.js.consumer_info(self.spec.stream, self.spec.durable)
+        except NotFoundError:
+            await self._unbind()
+            return
+        except Exception as exc:  # noqa: BLE001 - any failure here only delays the check
+            log.warning("consumer.watchdog_probe_failed", error=repr(exc))
+            return
+        pending = int(info.num_pending or 0)
+        metrics.CONSUMER_LAG.labels(self.spec.durable).set(pending)
+        if pending and now - self._last_message > self.watchdog_s:
+            log.warning("consumer.rebind", durable=self.spec.durable, pending=pending)
+            metrics.CONSUMER_RESUBSCRIBES.labels(self.spec.durable).inc()
+            await self._unbind()
+
+    async def _process(self, msgs: list[Msg]) -> None:
+        deliveries: list[Delivery] = []
+        for msg in msgs:
+            delivery = await self._decode(msg)
+            if delivery is not None:
+                deliveries.append(delivery)
+        if self.batch_handler is not None:
+            if deliveries:
+                await self._run_batch(deliveries)
+            return
+        for delivery in deliveries:
+            await self._run_one(delivery)
+
+    async def _decode(self, msg: Msg) -> Delivery | None:
+        if msg.metadata.num_delivered > 1:
+            metrics.REDELIVERIES.labels(self.spec.durable).inc()
+        try:
+            return Delivery(codec.decode(msg.data), msg)
+        except PermanentError as exc:
+            await self.dead_letter(msg, str(exc))
+            return None
+
+    async def _run_one(self, delivery: Delivery) -> None:
+        started = time.perf_counter()
+        durable = self.spec.durable
+        assert self.handler is not None
+        try:
+            await self.handler(delivery.event, delivery)
+        except TransientError as exc:
+            log.info("consumer.retry_later", durable=durable, reason=str(exc))
+            metrics.HANDLER_ERRORS.labels(durable, "transient").inc()
+            await _settle(delivery.msg.nak(delay=max(exc.retry_after_s, 0.001)))
+            return
+        except PermanentError as exc:
+            await self.dead_letter(delivery.msg, str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - a bug: logged, redelivered, capped by max_deliver
+            log.exception("consumer.handler_bug", durable=durable, error=repr(exc))
+            metrics.HANDLER_ERRORS.labels(durable, "bug").inc()
+            await _settle(delivery.msg.nak(delay=min(2.0**delivery.num_delivered, 60.0)))
+            return
+        await _settle(delivery.msg.ack())
+        self.handled += 1
+        metrics.EVENTS_CONSUMED.labels(durable, metrics.family_of(delivery.msg.subject)).inc()
+        metrics.HANDLER_SECONDS.labels(durable).observe(time.perf_counter() - started)
+
+    async def _run_batch(self, deliveries: list[Delivery]) -> None:
+        durable = self.spec.durable
+        assert self.batch_handler is not None
+        try:
+            await self.batch_handler(deliveries)
+        except TransientError as exc:
+            log.warning("consumer.batch_retry_later", durable=durable, reason=str(exc))
+            metrics.HANDLER_ERRORS.labels(durable, "transient").inc()
+            for d in deliveries:
+                await _settle(d.msg.nak(delay=max(exc.retry_after_s, 0.001)))
+            return
+        for d in deliveries:
+            await _settle(d.msg.ack())
+            metrics.EVENTS_CONSUMED.labels(durable, metrics.family_of(d.msg.subject)).inc()
+        self.handled += len(deliveries)
+
+    async def dead_letter(self, msg: Msg, reason: str) -> None:
+        """Publish `msg` to the dead-letter subject with `reason`, count it, and term it."""
+        headers = {
+            subjects.HDR_DLQ_REASON: reason[:1000],
+            subjects.HDR_DLQ_SUBJECT: msg.subject,
+            subjects.HDR_DLQ_CONSUMER: self.spec.durable,
+            subjects.HDR_MSG_ID: f"{self.spec.durable}:{msg.metadata.sequence.stream}",
+        }
+        log.warning("consumer.dead_letter", durable=self.spec.durable, reason=reason[:200])
+        try:
+            await self.bus.publish_raw(subjects.deadletter(msg.subject), msg.data, headers)
+        except BusUnavailableError:
+            await _settle(msg.nak(delay=5.0))
+            return
+        metrics.DEADLETTERED.labels(self.spec.durable, reason.split(":", 1)[0][:40]).inc()
+        await _settle(msg.term())
+
+
+async def _settle(op: Awaitable[None]) -> None:
+    """Ack/nak/term; a lost ack only means a redelivery, which handlers tolerate."""
+    try:
+        await op
+    except (ConnectionClosedError, NatsTimeout, asyncio.TimeoutError) as exc:
+        log.warning("consumer.ack_lost", error=repr(exc))
+
+
+async def run_all(consumers: Sequence[Consumer]) -> None:
+    """Run several consumers until all stop."""
+    await asyncio.gather(*(c.run() for c in consumers))

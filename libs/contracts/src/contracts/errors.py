@@ -1,0 +1,51 @@
+"""Errors of the contracts layer, classified by what the caller should do.
+
+    ContractsError
+    ├── TransientError        try again later (``retry_after_s``); consumers nak with delay
+    │   └── BusUnavailableError   NATS could not be reached or did not answer in time
+    ├── PermanentError        stop; retrying cannot help
+    │   └── UndecodableEventError the bytes are not a known event (goes to the dead letter)
+    └── JobNotFoundError      no event exists for that job id
+"""
+
+from __future__ import annotations
+
+
+class ContractsError(Exception):
+    """Root of every error raised by `contracts`."""
+
+    error_code = "CONTRACTS_ERROR"
+
+
+class TransientError(ContractsError):
+    """Try again later; ``retry_after_s`` says when (consumers nak with this delay)."""
+
+    error_code = "TRANSIENT"
+
+    def __init__(self, message: str, retry_after_s: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class BusUnavailableError(TransientError):
+    """NATS could not be reached, or did not acknowledge in time."""
+
+    error_code = "BUS_UNAVAILABLE"
+
+
+class PermanentError(ContractsError):
+    """Stop: processing this message again cannot succeed."""
+
+    error_code = "PERMANENT"
+
+
+class UndecodableEventError(PermanentError):
+    """The bytes are not a valid event of any known type; raised by the codec."""
+
+    error_code = "UNDECODABLE"
+
+
+class JobNotFoundError(ContractsError):
+    """No event exists for the requested job id."""
+
+    error_code = "JOB_NOT_FOUND"

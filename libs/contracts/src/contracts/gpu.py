@@ -1,0 +1,27 @@
+"""GPU telemetry (subject ``gpu.sample.<backend_id>``)."""
+
+from __future__ import annotations
+
+import msgspec
+
+from contracts.envelope import Event
+
+
+class GpuSampled(Event, frozen=True, kw_only=True, tag="gpu.sample"):
+    """One sample of one GPU, from NVML or, without it, from /system_stats."""
+
+    backend_id: str
+    index: int = 0
+    name: str = ""
+    source: str = "nvml"
+    memory_total: int | None = None
+    memory_used: int | None = None
+    memory_free: int | None = None
+    utilization_pct: float | None = None
+    temperature_c: float | None = None
+    power_w: float | None = None
+    ecc_uncorrected: int | None = None
+    xid_events: list[int] = msgspec.field(default_factory=list)
+
+
+GpuEvent = GpuSampled
