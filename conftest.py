@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from nats.js.errors import BucketNotFoundError, NotFoundError
 
 from contracts import Bus, BusSettings
 from contracts import subjects as subj
@@ -30,16 +32,18 @@ def bus_settings(nats_server: NatsServer) -> BusSettings:
 
 async def _purge_everything(bus: Bus) -> None:
     for stream in (subj.EVENTS_STREAM, subj.TELEMETRY_STREAM, subj.DEADLETTER_STREAM):
-        try:
+        with contextlib.suppress(NotFoundError):
             await bus.js.delete_stream(stream)
-        except Exception:  # noqa: BLE001 - a missing stream is already clean
-            pass
-    for bucket in (subj.KV_JOBS, subj.KV_BACKENDS, subj.KV_POLICY, subj.KV_RULES,
-                   subj.KV_SNAPSHOTS, subj.KV_PROMPTS):
-        try:
+    for bucket in (
+        subj.KV_JOBS,
+        subj.KV_BACKENDS,
+        subj.KV_POLICY,
+        subj.KV_RULES,
+        subj.KV_SNAPSHOTS,
+        subj.KV_PROMPTS,
+    ):
+        with contextlib.suppress(NotFoundError, BucketNotFoundError):
             await bus.js.delete_key_value(bucket)
-        except Exception:  # noqa: BLE001
-            pass
 
 
 @pytest.fixture

@@ -8,7 +8,8 @@ from typing import Any
 import nats
 import structlog
 from nats.aio.client import Client
-from nats.errors import ConnectionClosedError, NoServersError, TimeoutError as NatsTimeout
+from nats.errors import ConnectionClosedError, NoServersError
+from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
 from nats.js.errors import NoStreamResponseError
@@ -54,7 +55,7 @@ class Bus:
                 disconnected_cb=_log_disconnected,
                 reconnected_cb=_log_reconnected,
             )
-        except (NoServersError, OSError, NatsTimeout, asyncio.TimeoutError) as exc:
+        except (TimeoutError, NoServersError, OSError, NatsTimeout) as exc:
             raise BusUnavailableError(f"NATS unreachable at {settings.url}: {exc}") from exc
         bus = cls(nc, settings)
         if ensure:
@@ -113,7 +114,7 @@ class Bus:
         if not self.nc.is_closed:
             try:
                 await self.nc.drain()
-            except (ConnectionClosedError, NatsTimeout, asyncio.TimeoutError):
+            except (TimeoutError, ConnectionClosedError, NatsTimeout):
                 await self.nc.close()
 
 

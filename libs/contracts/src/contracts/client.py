@@ -190,7 +190,7 @@ class JobClient:
             while True:
                 try:
                     msg = await sub.next_msg(timeout=1.0)
-                except (NatsTimeout, asyncio.TimeoutError):
+                except (TimeoutError, NatsTimeout):
                     break
                 try:
                     events.append(codec.decode(msg.data))

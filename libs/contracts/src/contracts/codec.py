@@ -44,7 +44,7 @@ AnyEvent = (
     | BreakerChanged
     | GpuSampled
 )
-EVENT_TYPES: Final[tuple[type[Any], ...]] = AnyEvent.__args__  # type: ignore[attr-defined]
+EVENT_TYPES: Final[tuple[type[Any], ...]] = AnyEvent.__args__
 
 _ENCODER: Final = msgspec.json.Encoder()
 _DECODER: Final = msgspec.json.Decoder(AnyEvent)
@@ -89,7 +89,7 @@ def decode(data: bytes) -> AnyEvent:
         UndecodableEventError: the bytes are not JSON, or not a known event shape.
     """
     try:
-        event = _DECODER.decode(data)
+        event: AnyEvent = _DECODER.decode(data)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         return _decode_old_or_raise(data, exc)
     if event.schema_version != SCHEMA_VERSION:
@@ -106,7 +106,8 @@ def _decode_old_or_raise(data: bytes, cause: Exception | None) -> AnyEvent:
         raise UndecodableEventError("not a JSON object") from cause
     raw = upcast(raw)
     try:
-        return msgspec.convert(raw, AnyEvent)
+        converted: AnyEvent = msgspec.convert(raw, AnyEvent)
+        return converted
     except msgspec.ValidationError as exc:
         raise UndecodableEventError(f"invalid event: {exc}") from exc
 
@@ -129,7 +130,8 @@ def subject_for(event: AnyEvent) -> str:
     if kind in _PER_JOB:
         return subjects.per_job(_PER_JOB[kind], event.job_id)
     if kind in _PER_BACKEND:
-        return subjects.per_backend(_PER_BACKEND[kind], event.backend_id)  # type: ignore[union-attr]
+        backend_id = getattr(event, "backend_id", None) or "_"
+        return subjects.per_backend(_PER_BACKEND[kind], str(backend_id))
     return _FIXED[kind]
 
 

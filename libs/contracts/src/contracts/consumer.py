@@ -18,6 +18,7 @@ for a while, the subscription is bound again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -25,7 +26,8 @@ from typing import Any
 
 import structlog
 from nats.aio.msg import Msg
-from nats.errors import ConnectionClosedError, TimeoutError as NatsTimeout
+from nats.errors import ConnectionClosedError
+from nats.errors import TimeoutError as NatsTimeout
 from nats.js.errors import NotFoundError, ServiceUnavailableError
 
 from contracts import codec, metrics, subjects
@@ -129,17 +131,15 @@ class Consumer:
     async def _unbind(self) -> None:
         sub, self._sub = self._sub, None
         if sub is not None:
-            try:
+            with contextlib.suppress(TimeoutError, ConnectionClosedError, NatsTimeout, ValueError):
                 await sub.unsubscribe()
-            except (ConnectionClosedError, NatsTimeout, asyncio.TimeoutError, ValueError):
-                pass
 
     async def _fetch(self) -> list[Msg]:
         try:
             sub = await self._bind()
             msgs: list[Msg] = await sub.fetch(self.batch, timeout=self.fetch_timeout_s)
             return msgs
-        except (NatsTimeout, asyncio.TimeoutError):
+        except (TimeoutError, NatsTimeout):
             return []
         except (ConnectionClosedError, NotFoundError, ServiceUnavailableError, OSError) as exc:
             log.warning("consumer.fetch_failed", durable=self.spec.durable, error=repr(exc))
@@ -153,10 +153,8 @@ class Consumer:
             return []
 
     async def _sleep(self, seconds: float) -> None:
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), seconds)
-        except TimeoutError:
-            pass
 
     async def _watchdog(self) -> None:
         """Rebind when messages are pending but none arrived for `watchdog_s`."""
@@ -263,7 +261,7 @@ async def _settle(op: Awaitable[None]) -> None:
     """Ack/nak/term; a lost ack only means a redelivery, which handlers tolerate."""
     try:
         await op
-    except (ConnectionClosedError, NatsTimeout, asyncio.TimeoutError) as exc:
+    except (TimeoutError, ConnectionClosedError, NatsTimeout) as exc:
         log.warning("consumer.ack_lost", error=repr(exc))
 
 

@@ -1,11 +1,11 @@
 """Errors of the contracts layer, classified by what the caller should do.
 
-    ContractsError
-    ├── TransientError        try again later (``retry_after_s``); consumers nak with delay
-    │   └── BusUnavailableError   NATS could not be reached or did not answer in time
-    ├── PermanentError        stop; retrying cannot help
-    │   └── UndecodableEventError the bytes are not a known event (goes to the dead letter)
-    └── JobNotFoundError      no event exists for that job id
+ContractsError
+├── TransientError        try again later (``retry_after_s``); consumers nak with delay
+│   └── BusUnavailableError   NATS could not be reached or did not answer in time
+├── PermanentError        stop; retrying cannot help
+│   └── UndecodableEventError the bytes are not a known event (goes to the dead letter)
+└── JobNotFoundError      no event exists for that job id
 """
 
 from __future__ import annotations

@@ -19,9 +19,7 @@ REDELIVERIES: Final = Counter(
 DEADLETTERED: Final = Counter(
     "cr_deadlettered_total", "Messages sent to the dead-letter subject", ["durable", "reason"]
 )
-HANDLER_SECONDS: Final = Histogram(
-    "cr_handler_seconds", "Time to process one message", ["durable"]
-)
+HANDLER_SECONDS: Final = Histogram("cr_handler_seconds", "Time to process one message", ["durable"])
 HANDLER_ERRORS: Final = Counter(
     "cr_handler_errors_total", "Messages whose processing failed", ["durable", "kind"]
 )
