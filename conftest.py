@@ -56,3 +56,6 @@ async def bus(bus_settings: BusSettings) -> AsyncIterator[Bus]:
     yield connected
     await connected.close()
     await asyncio.sleep(0)
+
+
+pytest_plugins = ["tests.simulator.pytest_plugin"]

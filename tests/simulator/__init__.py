@@ -1,0 +1,1 @@
+"""A ComfyUI-compatible simulator with fault injection (test and demo harness only)."""
