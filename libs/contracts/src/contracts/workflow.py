@@ -72,3 +72,32 @@ def _check_link(
             node=node_id,
             input=name,
         )
+
+
+def apply_params(
+    workflow: dict[str, Any], params: dict[str, Any], bindings: dict[str, Any]
+) -> dict[str, Any]:
+    """A copy of `workflow` with each bound parameter written into its node input.
+
+    `bindings` maps a parameter name to an object with ``node`` and ``input`` (a
+    `contracts.job.Binding`); parameters without a binding are left to the caller.
+
+    Raises:
+        InvalidWorkflowError: a binding names a node that is not in the workflow.
+    """
+    result = {
+        node_id: {**node, "inputs": dict(node.get("inputs", {}))}
+        for node_id, node in workflow.items()
+    }
+    for name, value in params.items():
+        binding = bindings.get(name)
+        if binding is None:
+            continue
+        if binding.node not in result:
+            raise InvalidWorkflowError(
+                f"parameter '{name}' is bound to node {binding.node}, which is not in the workflow",
+                node=binding.node,
+                input=binding.input,
+            )
+        result[binding.node]["inputs"][binding.input] = value
+    return result

@@ -1,0 +1,69 @@
+"""The submitter's wiring: HTTP clients, registry, consumers."""
+
+from __future__ import annotations
+
+import asyncio
+
+from nats.js.errors import NotFoundError
+
+from contracts import subjects
+from contracts.backends import parse_backends
+from contracts.bus import Bus
+from contracts.consumer import Consumer
+from contracts.runtime import Service, configure_logging, serve
+from submitter.adapters.comfy import ComfyClient, make_http
+from submitter.adapters.registry import Registry
+from submitter.config import Settings
+from submitter.dispatcher import Dispatcher
+from submitter.handlers import Handlers
+
+
+async def paused_at_start(bus: Bus) -> bool:
+    """Whether the latest control event is an emergency stop (so a restart stays paused)."""
+    seqs = {}
+    for subject in (subjects.CONTROL_EMERGENCY_STOP, subjects.CONTROL_RESUMED):
+        try:
+            msg = await bus.js.get_last_msg(subjects.EVENTS_STREAM, subject)
+            seqs[subject] = msg.seq or 0
+        except NotFoundError:
+            seqs[subject] = 0
+    return seqs[subjects.CONTROL_EMERGENCY_STOP] > seqs[subjects.CONTROL_RESUMED]
+
+
+async def build(bus: Bus, settings: Settings) -> Service:
+    """Everything the submitter runs, on a connected bus."""
+    refs = parse_backends(settings.comfyui_urls)
+    http = make_http(settings.connect_timeout_s, settings.read_timeout_s, settings.max_connections)
+    registry = Registry(refs)
+    await registry.start(bus)
+    dispatcher = Dispatcher(
+        bus,
+        registry,
+        {ref.id: ComfyClient(ref, http) for ref in refs},
+        no_backend_retry_s=settings.no_backend_retry_s,
+        no_backend_give_up=settings.no_backend_give_up,
+        default_stall_window_s=settings.default_stall_window_s,
+    )
+    dispatcher.paused = await paused_at_start(bus)
+    handlers = Handlers(dispatcher)
+    return Service(
+        consumers=[
+            Consumer(bus, subjects.DURABLE_SUBMITTER_JOBS, handlers.on_job, batch=16),
+            Consumer(bus, subjects.DURABLE_SUBMITTER_DECISIONS, handlers.on_decision, batch=16),
+            Consumer(bus, subjects.DURABLE_SUBMITTER_CONTROL, handlers.on_control, batch=1),
+        ],
+        tasks=[registry.watch],
+        on_stop=[http.aclose],
+    )
+
+
+async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Run the submitter until stopped."""
+    configure_logging("submitter", settings.log_level)
+    await serve(
+        "submitter",
+        settings.nats,
+        lambda bus: build(bus, settings),
+        health_port=settings.health_port,
+        stop_event=stop,
+    )

@@ -1,0 +1,29 @@
+"""Submitter settings (env prefix ``CR_SUBMITTER_``; backends from ``CR_COMFYUI_URLS``)."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from contracts.settings import BusSettings
+
+
+class Settings(BaseSettings):
+    """Everything the submitter reads from the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="CR_SUBMITTER_", extra="ignore")
+
+    nats: BusSettings = Field(default_factory=BusSettings)
+    comfyui_urls: str = Field(
+        "",
+        validation_alias=AliasChoices("CR_COMFYUI_URLS"),
+        description="ComfyUI backends: 'id=http://host:8188,…' (ids default to b0, b1, …)",
+    )
+    connect_timeout_s: float = Field(3.0, description="Seconds to connect to ComfyUI")
+    read_timeout_s: float = Field(30.0, description="Seconds to wait for a ComfyUI reply")
+    max_connections: int = Field(50, description="Pooled HTTP connections per backend")
+    no_backend_retry_s: float = Field(5.0, description="Wait when no backend can take a job")
+    no_backend_give_up: int = Field(12, description="Deliveries before 'no backend' fails")
+    default_stall_window_s: float = Field(120.0, description="Stall window if no policy")
+    health_port: int | None = Field(None, description="Port of /healthz, /readyz, /metrics")
+    log_level: str = Field("INFO", description="Log level")

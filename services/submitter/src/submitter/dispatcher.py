@@ -1,0 +1,246 @@
+"""Posting attempts to ComfyUI exactly once, and the write-side actions of decisions."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import structlog
+from nats.js.errors import NotFoundError
+
+from contracts import subjects
+from contracts.backends import EXTRA_DATA_KEY, BackendRef, monitor_client_id
+from contracts.bus import Bus
+from contracts.codec import decode
+from contracts.envelope import derive_event_id, prompt_id_for, utcnow
+from contracts.errors import TransientError
+from contracts.job import (
+    DispatchedPrompt,
+    FailureEvidence,
+    InputAsset,
+    InterruptSent,
+    JobDispatched,
+    JobFailed,
+    JobSubmitted,
+)
+from submitter import evidence
+from submitter.adapters.comfy import ComfyClient
+from submitter.adapters.registry import Registry
+from submitter.errors import ComfyUnreachableError
+from submitter.selection import Constraints, choose_backend
+
+log = structlog.get_logger(__name__)
+SOURCE = f"submitter/{socket.gethostname()}-{os.getpid()}"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One attempt to run: what, which attempt, why (the causing event), and where."""
+
+    job_id: str
+    attempt: int
+    cause_id: str
+    workflows: list[dict[str, Any]]
+    params: dict[str, Any] = field(default_factory=dict)
+    constraints: Constraints = Constraints()
+    resume: bool = False
+    uploads: list[InputAsset] = field(default_factory=list)
+
+
+class Dispatcher:
+    """Owns POSTs to ComfyUI; publishes job.dispatched, job.failed and job.interrupt_sent."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        registry: Registry,
+        clients: dict[str, ComfyClient],
+        *,
+        no_backend_retry_s: float,
+        no_backend_give_up: int,
+        default_stall_window_s: float,
+    ) -> None:
+        self.bus = bus
+        self.registry = registry
+        self.clients = clients
+        self.no_backend_retry_s = no_backend_retry_s
+        self.no_backend_give_up = no_backend_give_up
+        self.default_stall_window_s = default_stall_window_s
+        self.paused = False
+
+    def _client(self, backend_id: str) -> ComfyClient:
+        return self.clients[backend_id]
+
+    async def submitted_event(self, job_id: str) -> JobSubmitted | None:
+        """The job's submission (for its policy and inputs), read straight from the stream."""
+        try:
+            msg = await self.bus.js.get_last_msg(
+                subjects.EVENTS_STREAM, subjects.per_job(subjects.JOB_SUBMITTED, job_id)
+            )
+        except NotFoundError:
+            return None
+        event = decode(msg.data or b"")
+        return event if isinstance(event, JobSubmitted) else None
+
+    async def dispatch(self, attempt: Attempt, deliveries: int) -> None:
+        """Post every part of `attempt` once; publish the outcome as an event.
+
+        Idempotency guard: prompt ids are derived from (job, attempt, part) and looked up on
+        the backend before posting, and every published event id is derived from the cause.
+
+        Raises:
+            TransientError: dispatch is paused or no backend can take it yet (redelivered).
+        """
+        if self.paused:
+            raise TransientError("dispatch paused by emergency stop", retry_after_s=5.0)
+        view = choose_backend(self.registry.views.values(), attempt.workflows, attempt.constraints)
+        if view is None:
+            await self._no_backend(attempt, deliveries)
+            return
+        client = self._client(view.id)
+        try:
+            for asset in attempt.uploads:
+                await client.upload_image(asset.name, asset.data_b64, asset.subfolder)
+            prompts, failure = await self._post_all(client, attempt)
+        except ComfyUnreachableError as exc:
+            await self._fail(
+                attempt, view.id, None, evidence.unreachable(exc.exception_type, exc.message)
+            )
+            return
+        if failure is not None:
+            await self._fail(attempt, view.id, failure[0], failure[1])
+            return
+        await self._dispatched(attempt, view.id, prompts)
+
+    async def _post_all(
+        self, client: ComfyClient, attempt: Attempt
+    ) -> tuple[list[DispatchedPrompt], tuple[str, FailureEvidence] | None]:
+        prompts: list[DispatchedPrompt] = []
+        for part, workflow in enumerate(attempt.workflows):
+            prompt_id = prompt_id_for(attempt.job_id, attempt.attempt, part)
+            if await client.has_prompt(prompt_id):
+                log.info("dispatch.already_posted", prompt_id=prompt_id)
+                prompts.append(DispatchedPrompt(prompt_id=prompt_id, part=part))
+                continue
+            reply = await client.post_prompt(self._body(client.ref, attempt, part, workflow))
+            rejected = evidence.rejected(reply)
+            if rejected is not None:
+                if reply.status == 200:
+                    await self._abandon(client, prompt_id)
+                return prompts, (prompt_id, rejected)
+            number = reply.json.get("number") if isinstance(reply.json, dict) else None
+            prompts.append(DispatchedPrompt(prompt_id=prompt_id, part=part, number=number))
+        return prompts, None
+
+    def _body(
+        self, ref: BackendRef, attempt: Attempt, part: int, workflow: dict[str, Any]
+    ) -> dict[str, Any]:
+        return {
+            "prompt": workflow,
+            "prompt_id": prompt_id_for(attempt.job_id, attempt.attempt, part),
+            "client_id": monitor_client_id(ref.id),
+            "extra_data": {
+                EXTRA_DATA_KEY: {"job_id": attempt.job_id, "attempt": attempt.attempt, "part": part}
+            },
+        }
+
+    async def _abandon(self, client: ComfyClient, prompt_id: str) -> None:
+        """A partially accepted prompt is a failure: stop it before it burns GPU time."""
+        await client.delete_queued([prompt_id])
+        await client.interrupt(prompt_id)
+
+    async def _dispatched(
+        self, attempt: Attempt, backend_id: str, prompts: list[DispatchedPrompt]
+    ) -> None:
+        submitted = await self.submitted_event(attempt.job_id)
+        policy = submitted.policy if submitted else None
+        deadline = None
+        if submitted and policy and policy.deadline_s:
+            deadline = submitted.occurred_at.timestamp() + policy.deadline_s
+        await self.bus.publish(
+            JobDispatched(
+                event_id=derive_event_id(attempt.cause_id, "dispatched"),
+                job_id=attempt.job_id,
+                attempt=attempt.attempt,
+                occurred_at=utcnow(),
+                source=SOURCE,
+                causation_id=attempt.cause_id,
+                backend_id=backend_id,
+                prompts=prompts,
+                client_id=monitor_client_id(backend_id),
+                params=attempt.params,
+                resumed=attempt.resume,
+                deadline_at=deadline,
+                stall_window_s=policy.stall_window_s if policy else self.default_stall_window_s,
+            )
+        )
+        log.info(
+            "job.dispatched", job_id=attempt.job_id, attempt=attempt.attempt, backend=backend_id
+        )
+
+    async def _fail(
+        self, attempt: Attempt, backend_id: str | None, prompt_id: str | None, ev: FailureEvidence
+    ) -> None:
+        await self.bus.publish(
+            JobFailed(
+                event_id=derive_event_id(attempt.cause_id, "dispatch-failed"),
+                job_id=attempt.job_id,
+                attempt=attempt.attempt,
+                occurred_at=utcnow(),
+                source=SOURCE,
+                causation_id=attempt.cause_id,
+                backend_id=backend_id,
+                prompt_id=prompt_id,
+                evidence=ev,
+            )
+        )
+        log.info(
+            "job.dispatch_failed", job_id=attempt.job_id, surface=ev.surface, backend=backend_id
+        )
+
+    async def _no_backend(self, attempt: Attempt, deliveries: int) -> None:
+        if deliveries < self.no_backend_give_up:
+            raise TransientError("no usable backend", retry_after_s=self.no_backend_retry_s)
+        await self._fail(
+            attempt,
+            None,
+            None,
+            FailureEvidence(
+                surface="client",
+                exception_type="ConnectionError",
+                message="no ComfyUI backend is reachable with its breaker closed",
+                observation="no_backend",
+            ),
+        )
+
+    async def interrupt(
+        self, job_id: str, attempt: int, backend_id: str, prompt_id: str, reason: str, cause_id: str
+    ) -> None:
+        """Delete `prompt_id` if queued, interrupt it if running, and record that we did."""
+        client = self._client(backend_id)
+        # recorded first, so the monitor knows the coming execution_interrupted is ours
+        await self.bus.publish(
+            InterruptSent(
+                event_id=derive_event_id(cause_id, f"interrupt:{prompt_id}"),
+                job_id=job_id,
+                attempt=attempt,
+                occurred_at=utcnow(),
+                source=SOURCE,
+                causation_id=cause_id,
+                backend_id=backend_id,
+                prompt_id=prompt_id,
+                reason=reason,
+            )
+        )
+        await client.delete_queued([prompt_id])
+        await client.interrupt(prompt_id)
+
+
+def not_yet(not_before: datetime | None) -> float:
+    """Seconds until `not_before` (0 when due or unset)."""
+    if not_before is None:
+        return 0.0
+    return max(0.0, (not_before - utcnow()).total_seconds())

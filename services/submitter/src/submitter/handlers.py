@@ -1,0 +1,157 @@
+"""Subscribers: new jobs, recovery decisions, emergency stop (decode → act → publish → ack)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+
+from contracts.backends import EXTRA_DATA_KEY
+from contracts.codec import AnyEvent
+from contracts.consumer import Delivery
+from contracts.control import DispatchResumed, EmergencyStopRequested
+from contracts.errors import TransientError
+from contracts.job import JobSubmitted
+from contracts.recovery import (
+    Abort,
+    Dispatch,
+    FreeVram,
+    Interrupt,
+    QuarantineBackend,
+    RecoveryDecided,
+    UploadInput,
+)
+from contracts.workflow import apply_params
+from submitter.dispatcher import Attempt, Dispatcher, not_yet
+from submitter.errors import ComfyUnreachableError
+from submitter.selection import Constraints
+
+log = structlog.get_logger(__name__)
+
+
+class Handlers:
+    """The submitter's message handlers, sharing one `Dispatcher`."""
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self.d = dispatcher
+
+    async def on_job(self, event: AnyEvent, delivery: Delivery) -> None:
+        """job.submitted → first attempt. (Cancellation is decided by recovery.)"""
+        if not isinstance(event, JobSubmitted):
+            return
+        workflow = apply_params(event.workflow, event.params, event.bindings)
+        attempt = Attempt(event.job_id, 1, event.event_id, [workflow], dict(event.params))
+        await self.d.dispatch(attempt, delivery.num_delivered)
+
+    async def on_decision(self, event: AnyEvent, delivery: Delivery) -> None:
+        """recovery.decided → carry out its actions in order."""
+        if not isinstance(event, RecoveryDecided):
+            return
+        uploads = [a for a in event.actions if isinstance(a, UploadInput)]
+        for action in event.actions:
+            await self._act(event, action, uploads, delivery)
+
+    async def _act(
+        self, event: RecoveryDecided, action: Any, uploads: list[UploadInput], delivery: Delivery
+    ) -> None:
+        match action:
+            case FreeVram():
+                await self._best_effort(
+                    action.backend_id,
+                    self.d.clients[action.backend_id].free(
+                        action.unload_models, action.free_memory
+                    ),
+                )
+            case Interrupt():
+                await self._best_effort(
+                    action.backend_id,
+                    self.d.interrupt(
+                        event.job_id,
+                        event.attempt,
+                        action.backend_id,
+                        action.prompt_id,
+                        action.reason or event.reason,
+                        event.event_id,
+                    ),
+                )
+            case QuarantineBackend():
+                view = self.d.registry.views.get(action.backend_id)
+                if view is not None:
+                    view.quarantined = True
+            case Dispatch():
+                await self._dispatch(event, action, uploads, delivery)
+            case Abort() | UploadInput():
+                pass
+
+    async def _dispatch(
+        self,
+        event: RecoveryDecided,
+        action: Dispatch,
+        uploads: list[UploadInput],
+        delivery: Delivery,
+    ) -> None:
+        wait = not_yet(action.not_before)
+        if wait > 0:
+            # durable delay: the message comes back after `wait`; nothing sleeps in memory
+            raise TransientError("retry not due yet", retry_after_s=wait)
+        assets = []
+        if uploads:
+            submitted = await self.d.submitted_event(event.job_id)
+            wanted = {u.name for u in uploads}
+            assets = [a for a in (submitted.inputs if submitted else []) if a.name in wanted]
+        constraints = Constraints(
+            hint=action.backend_hint,
+            exclude=frozenset(action.exclude_backends),
+            version_other_than=action.require_version_other_than,
+            device_other_than=action.require_device_other_than,
+        )
+        attempt = Attempt(
+            event.job_id,
+            action.attempt,
+            event.event_id,
+            list(action.workflows),
+            dict(action.params),
+            constraints,
+            action.resume,
+            assets,
+        )
+        await self.d.dispatch(attempt, delivery.num_delivered)
+
+    async def _best_effort(self, backend_id: str, op: Any) -> None:
+        """An action on a backend that is down is moot: its prompts are gone anyway."""
+        try:
+            await op
+        except ComfyUnreachableError as exc:
+            log.warning("action.backend_unreachable", backend=backend_id, error=str(exc))
+
+    async def on_control(self, event: AnyEvent, delivery: Delivery) -> None:
+        """Emergency stop: pause dispatch, interrupt and dequeue all our prompts."""
+        match event:
+            case EmergencyStopRequested():
+                self.d.paused = True
+                await self.stop_everything(event.event_id)
+            case DispatchResumed():
+                self.d.paused = False
+                log.info("dispatch.resumed")
+
+    async def stop_everything(self, cause_id: str) -> None:
+        """Interrupt every prompt of ours on every backend (by prompt id)."""
+        for backend_id, client in self.d.clients.items():
+            try:
+                queue = await client.queue()
+            except ComfyUnreachableError:
+                continue
+            for item in queue.get("queue_running", []) + queue.get("queue_pending", []):
+                ours = (item[3] if len(item) > 3 else {}).get(EXTRA_DATA_KEY)
+                if ours:
+                    await self._best_effort(
+                        backend_id,
+                        self.d.interrupt(
+                            ours["job_id"],
+                            int(ours.get("attempt", 0)),
+                            backend_id,
+                            str(item[1]),
+                            "emergency stop",
+                            cause_id,
+                        ),
+                    )
