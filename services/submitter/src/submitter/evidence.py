@@ -62,7 +62,8 @@ def _validation(
     raw_top = reply.json.get("error") if isinstance(reply.json, dict) else None
     top: dict[str, Any] = raw_top if isinstance(raw_top, dict) else {}
     first = errors[0] if errors else None
-    extra = top.get("extra_info") if isinstance(top.get("extra_info"), dict) else {}
+    raw_extra = top.get("extra_info")
+    extra: dict[str, Any] = raw_extra if isinstance(raw_extra, dict) else {}
     return FailureEvidence(
         surface="validation",
         http_status=reply.status,
