@@ -1,0 +1,1 @@
+"""All of the monitor's I/O: ComfyUI reads over HTTP and websocket, NVML."""

@@ -1,0 +1,34 @@
+"""Monitor settings (env prefix ``CR_MONITOR_``; backends from ``CR_COMFYUI_URLS``)."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from contracts.settings import BusSettings
+
+
+class Settings(BaseSettings):
+    """Everything the monitor reads from the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="CR_MONITOR_", extra="ignore")
+
+    nats: BusSettings = Field(default_factory=BusSettings)
+    comfyui_urls: str = Field(
+        "",
+        validation_alias=AliasChoices("CR_COMFYUI_URLS"),
+        description="ComfyUI backends: 'id=http://host:8188,…' (ids default to b0, b1, …)",
+    )
+    progress_per_s: float = Field(2.0, description="Max job.progress events per second per job")
+    health_interval_s: float = Field(5.0, description="Seconds between health probes")
+    inventory_interval_s: float = Field(60.0, description="Seconds between inventory reads")
+    reconcile_interval_s: float = Field(10.0, description="Seconds between /history checks")
+    check_interval_s: float = Field(1.0, description="Seconds between stall/timeout checks")
+    wedge_window_s: float = Field(120.0, description="No activity at all → BACKEND_WEDGED")
+    lost_grace_s: float = Field(
+        3.0, description="Seconds before a prompt absent from queue and history counts as lost"
+    )
+    http_timeout_s: float = Field(15.0, description="Seconds to wait for a ComfyUI reply")
+    nvml: bool = Field(True, description="Sample local GPUs through NVML when available")
+    health_port: int | None = Field(None, description="Port of /healthz, /readyz, /metrics")
+    log_level: str = Field("INFO", description="Log level")
