@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
+from urllib.parse import urlsplit
 
 import nats
 import structlog
@@ -43,6 +44,7 @@ class Bus:
         Raises:
             BusUnavailableError: no server answered.
         """
+        await _probe(settings)
         try:
             nc = await nats.connect(
                 servers=settings.servers(),
@@ -116,6 +118,24 @@ class Bus:
                 await self.nc.drain()
             except (TimeoutError, ConnectionClosedError, NatsTimeout):
                 await self.nc.close()
+
+
+async def _probe(settings: BusSettings) -> None:
+    """Fail fast when no server listens (the client itself would retry forever)."""
+    errors = []
+    for server in settings.servers():
+        parts = urlsplit(server if "://" in server else f"nats://{server}")
+        try:
+            _, writer = await asyncio.wait_for(
+                asyncio.open_connection(parts.hostname or "127.0.0.1", parts.port or 4222),
+                settings.connect_timeout_s,
+            )
+        except (OSError, TimeoutError) as exc:
+            errors.append(f"{server}: {exc!r}")
+            continue
+        writer.close()
+        return
+    raise BusUnavailableError(f"NATS unreachable at {settings.url}: {'; '.join(errors)}")
 
 
 async def _log_error(exc: Exception) -> None:

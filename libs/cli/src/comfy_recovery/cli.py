@@ -1,0 +1,279 @@
+"""``comfy-recovery``: run the stack, submit and follow jobs, inspect and operate them."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from comfy_recovery import render
+from comfy_recovery.params import ParamError, parse_params
+from comfy_recovery.stack import Stack, StackConfig, run_until_interrupted
+from contracts import JobClient, JobStatus, RecoveryPolicy
+from contracts.client import terminal_status
+from contracts.errors import BusUnavailableError, JobNotFoundError
+from contracts.job import JobProgressed
+from contracts.settings import BusSettings
+from contracts.workflow import InvalidWorkflowError, validate_workflow
+
+EXIT_USAGE = 2
+EXIT_UNAVAILABLE = 3
+
+
+class CliError(Exception):
+    """A user-facing error: printed on one line, exit code attached."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def load_workflow(path: str) -> dict[str, Any]:
+    """Read and check an API-format workflow file."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError as exc:
+        raise CliError(f"no such file: {path}", EXIT_USAGE) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliError(f"cannot read {path}: {exc}", EXIT_USAGE) from exc
+    except ValueError as exc:
+        raise CliError(f"{path} is not valid JSON: {exc}", EXIT_USAGE) from exc
+    try:
+        return validate_workflow(data)
+    except InvalidWorkflowError as exc:
+        raise CliError(f"{path}: {exc}", EXIT_USAGE) from exc
+
+
+def policy_from(args: argparse.Namespace) -> RecoveryPolicy | None:
+    """A per-job policy from the submit flags (None: the live default policy)."""
+    fields: dict[str, Any] = {}
+    if args.max_attempts is not None:
+        fields["max_attempts"] = args.max_attempts
+    if args.deadline is not None:
+        fields["deadline_s"] = args.deadline
+    if args.allow_degradation:
+        fields["allow_degradation"] = True
+    if args.fallback:
+        fields["fallback_models"] = {
+            k: v.split(",") for k, _, v in (f.partition("=") for f in args.fallback)
+        }
+    return RecoveryPolicy(**fields) if fields else None
+
+
+async def connect() -> JobClient:
+    """A client on ``CR_NATS_URL``; one clear line when NATS is not there."""
+    settings = BusSettings()
+    try:
+        return await asyncio.wait_for(JobClient.connect(settings, source="cli"), 10)
+    except (BusUnavailableError, TimeoutError) as exc:
+        raise CliError(
+            f"cannot reach NATS at {settings.url} (start the stack with `make run`)",
+            EXIT_UNAVAILABLE,
+        ) from exc
+
+
+async def cmd_submit(args: argparse.Namespace) -> int:
+    workflow = load_workflow(args.workflow)
+    try:
+        params, bindings = parse_params(args.param or [], workflow)
+    except ParamError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from exc
+    client = await connect()
+    async with client:
+        job_id = await client.submit(
+            workflow,
+            params,
+            policy_from(args),
+            bindings=bindings,
+            expected_outputs=args.expect_output or [],
+        )
+        print(job_id)
+        if args.watch:
+            return await watch(client, job_id)
+    return 0
+
+
+async def watch(client: JobClient, job_id: str) -> int:
+    """Show the job live; exit 0 when it completes, 1 otherwise."""
+    status = JobStatus.SUBMITTED
+    async for event in client.follow(job_id):
+        if isinstance(event, JobProgressed):
+            render.progress_line(event)
+            continue
+        print(f"\r  {event.occurred_at:%H:%M:%S} {render.describe(event)}", file=sys.stderr)
+        status = terminal_status(event) or status
+    print(f"{job_id} {status}")
+    return 0 if status == JobStatus.COMPLETED else 1
+
+
+async def cmd_watch(args: argparse.Namespace) -> int:
+    async with await connect() as client:
+        return await watch(client, args.job)
+
+
+async def cmd_status(args: argparse.Namespace) -> int:
+    async with await connect() as client:
+        try:
+            view = await client.status(args.job)
+        except JobNotFoundError as exc:
+            raise CliError(f"no job {args.job}") from exc
+    if args.json:
+        print(msgspec.json.encode(view).decode())
+        return 0
+    print(f"job {view.job_id}: {view.status}  attempt {view.attempt}  retries {view.retry_count}")
+    if view.abort_reason:
+        print(f"  reason: {view.abort_reason}")
+    if view.user_message:
+        print(f"  {view.user_message}")
+    for step in view.actionable_steps:
+        print(f"    - {step}")
+    print(f"  backends tried: {', '.join(view.backends_tried) or '-'}")
+    print(f"  params: {json.dumps(view.original_params)} → {json.dumps(view.current_params)}")
+    rows = [
+        (s.attempt, s.failure_class or "-", s.strategy, s.reason[:60], s.success)
+        for s in view.recovery_history
+    ]
+    if rows:
+        print(render.table(["attempt", "class", "strategy", "reason", "success"], rows))
+    return 0
+
+
+async def cmd_history(args: argparse.Namespace) -> int:
+    async with await connect() as client:
+        try:
+            events = await client.history(args.job)
+        except JobNotFoundError as exc:
+            raise CliError(f"no job {args.job}") from exc
+    for event in events:
+        if args.json:
+            print(msgspec.json.encode(event).decode())
+        elif not isinstance(event, JobProgressed):
+            print(f"{event.occurred_at:%Y-%m-%d %H:%M:%S.%f}"[:-3] + f"  {render.describe(event)}")
+    return 0
+
+
+async def cmd_simple(args: argparse.Namespace) -> int:
+    async with await connect() as client:
+        if args.command == "cancel":
+            await client.cancel(args.job, args.reason)
+        elif args.command == "retry":
+            await client.retry(args.job, force=args.force)
+        elif args.command == "emergency-stop":
+            await client.emergency_stop(args.reason)
+        else:
+            await client.resume()
+    print("ok")
+    return 0
+
+
+async def cmd_stats(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from analytics.stats_client import fetch_stats, format_stats
+
+    since = datetime.fromisoformat(args.since) if args.since else None
+    async with await connect() as client:
+        try:
+            stats = await fetch_stats(client.bus, since, args.detailed)
+        except TimeoutError as exc:
+            raise CliError("the analytics service did not answer (is it running?)") from exc
+    print(
+        json.dumps(stats, indent=2, default=str)
+        if args.json
+        else format_stats(stats, args.detailed)
+    )
+    return 0
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    from classifier.cli import run_classify
+
+    return int(run_classify(sys.stdin, sys.stdout))
+
+
+async def cmd_up(args: argparse.Namespace) -> int:
+    await run_until_interrupted(Stack(StackConfig.from_env()))
+    return 0
+
+
+async def cmd_demo(args: argparse.Namespace) -> int:
+    from comfy_recovery.demo import run_demo
+
+    return int(await run_demo(timeout=args.timeout))
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="comfy-recovery", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="run NATS, all services and (without CR_COMFYUI_URLS) the simulator")
+    s = sub.add_parser("submit", help="submit an API-format workflow")
+    s.add_argument("workflow")
+    s.add_argument("--param", action="append", metavar="NODE.INPUT=VALUE")
+    s.add_argument("--watch", action="store_true", help="follow the job until it ends")
+    s.add_argument("--max-attempts", type=int)
+    s.add_argument("--deadline", type=float, help="seconds from submission")
+    s.add_argument("--allow-degradation", action="store_true")
+    s.add_argument("--fallback", action="append", metavar="MODEL=ALT1,ALT2")
+    s.add_argument("--expect-output", action="append", metavar="NODE")
+    for name, helptext in (
+        ("watch", "follow a job"),
+        ("status", "the job's read model"),
+        ("history", "the job's event timeline with reasons"),
+    ):
+        c = sub.add_parser(name, help=helptext)
+        c.add_argument("job")
+        c.add_argument("--json", action="store_true")
+    c = sub.add_parser("cancel", help="cancel a job")
+    c.add_argument("job")
+    c.add_argument("--reason", default="cancelled from the CLI")
+    c = sub.add_parser("retry", help="retry an aborted job")
+    c.add_argument("job")
+    c.add_argument("--force", action="store_true")
+    c = sub.add_parser("emergency-stop", help="interrupt everything and pause dispatch")
+    c.add_argument("--reason", default="emergency stop from the CLI")
+    sub.add_parser("resume", help="resume dispatch after an emergency stop")
+    c = sub.add_parser("stats", help="recovery statistics from analytics")
+    c.add_argument("--since")
+    c.add_argument("--json", action="store_true")
+    c.add_argument("--detailed", action="store_true")
+    sub.add_parser("classify", help="classify JSON-lines failures from stdin")
+    c = sub.add_parser("demo", help="bring the stack up if needed and run a few jobs")
+    c.add_argument("--timeout", type=float, default=300)
+    return p
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {
+    "submit": cmd_submit,
+    "watch": cmd_watch,
+    "status": cmd_status,
+    "history": cmd_history,
+    "cancel": cmd_simple,
+    "retry": cmd_simple,
+    "emergency-stop": cmd_simple,
+    "resume": cmd_simple,
+    "stats": cmd_stats,
+    "up": cmd_up,
+    "demo": cmd_demo,
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``comfy-recovery`` command."""
+    args = parser().parse_args(argv)
+    try:
+        if args.command == "classify":
+            code = cmd_classify(args)
+        else:
+            code = asyncio.run(COMMANDS[args.command](args))
+    except CliError as exc:
+        print(f"comfy-recovery: error: {exc}", file=sys.stderr)
+        code = exc.code
+    except KeyboardInterrupt:
+        code = 130
+    sys.exit(code)
