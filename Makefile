@@ -1,0 +1,56 @@
+# comfy-recovery — every install step lives here, so a fresh clone needs only `make run` / `make test`.
+SHELL := /bin/bash
+UV_VERSION := 0.9.30
+VENV := .venv
+BIN := $(VENV)/bin
+UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+PYTEST := $(BIN)/pytest
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: help install run demo test test-fast test-slow bench lint fmt schemas clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(UV):
+	python3 -m pip install --user --quiet "uv==$(UV_VERSION)"
+
+$(BIN)/comfy-recovery: $(UV) pyproject.toml uv.lock $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
+	$(UV) sync --locked --python python3
+	@touch $@
+
+install: $(BIN)/comfy-recovery ## create .venv with every member, dev tools and the comfy-recovery command
+
+run: install ## bring the local stack up: NATS, the five services, the simulator (no CR_COMFYUI_URLS)
+	$(BIN)/comfy-recovery up
+
+demo: install ## run a few jobs (some fail and recover) and print the outcomes
+	$(BIN)/comfy-recovery demo
+
+test: install ## everything except the slow chaos tests (about 10 minutes on 2 cores)
+	$(PYTEST) -m "not slow" -q
+
+test-fast: install ## unit and contract tests only (no nats-server)
+	$(PYTEST) -m "not integration and not e2e and not slow" -q
+
+test-slow: install ## the slow chaos and soak tests
+	$(PYTEST) -m slow -q || [ $$? -eq 5 ]
+
+bench: install ## throughput and latency figures against same-run baselines
+	$(BIN)/python -m tests.bench
+
+lint: install ## ruff format --check, ruff check, codespell, mypy
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/codespell libs services tests README.md docs deploy
+	$(BIN)/mypy -p contracts -p comfy_recovery -p submitter -p monitor -p classifier -p recovery -p analytics
+
+fmt: install ## format and autofix
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+schemas: install ## write the JSON Schema of every event to docs/schemas/
+	$(BIN)/python -m contracts.schemas docs/schemas
+
+clean: ## remove the virtualenv and local data
+	rm -rf $(VENV) .data
