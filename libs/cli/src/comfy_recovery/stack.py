@@ -55,9 +55,12 @@ def repo_root() -> Path | None:
 class Stack:
     """Starts and supervises the local system; `stop()` takes it down in reverse order."""
 
-    def __init__(self, config: StackConfig, *, echo: bool = True) -> None:
+    def __init__(
+        self, config: StackConfig, *, echo: bool = True, log_file: Path | None = None
+    ) -> None:
         self.config = config
         self.echo = echo
+        self.log = log_file.open("a", buffering=1) if log_file is not None else None
         self.nats: NatsServer | None = None
         self.nats_url = config.nats_url or ""
         self.comfyui_urls = config.comfyui_urls
@@ -69,8 +72,13 @@ class Stack:
 
     def say(self, text: str) -> None:
         """Print a stack line (stderr, so stdout stays for results)."""
+        self._emit(f"[stack] {text}")
+
+    def _emit(self, line: str) -> None:
         if self.echo:
-            print(f"[stack] {text}", file=sys.stderr, flush=True)
+            print(line, file=sys.stderr, flush=True)
+        if self.log is not None:
+            self.log.write(line + "\n")
 
     async def start(self) -> None:
         """NATS, the simulator if no ComfyUI is configured, then every service."""
@@ -167,9 +175,14 @@ class Stack:
         assert proc.stdout is not None
         width = max(len(s) for s in (*self.config.services, "simulator"))
         async for raw in proc.stdout:
-            if self.echo:
-                line = raw.decode(errors="replace").rstrip()
-                print(f"{name:<{width}} | {line}", file=sys.stderr, flush=True)
+            self._emit(f"{name:<{width}} | {raw.decode(errors='replace').rstrip()}")
+
+    async def kill(self, name: str) -> None:
+        """SIGKILL one service (the supervisor starts it again), as a crash would."""
+        proc = self.procs.get(name)
+        if proc is not None and proc.returncode is None:
+            proc.kill()
+            await proc.wait()
 
     async def stop(self) -> None:
         """SIGTERM every service (they finish their batch), then the simulator, then NATS."""
@@ -194,6 +207,8 @@ class Stack:
             await asyncio.to_thread(self.nats.stop)
         (self.config.data_dir / "stack.json").unlink(missing_ok=True)
         self.say("stopped")
+        if self.log is not None:
+            self.log.close()
 
 
 async def run_until_interrupted(stack: Stack) -> None:
