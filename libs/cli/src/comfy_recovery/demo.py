@@ -140,7 +140,7 @@ async def _run(settings: BusSettings, timeout: float) -> int:
                     scenario.name,
                     job_id[:8],
                     str(result.status),
-                    result.attempts,
+                    str(result.attempts),
                     " → ".join(chain) or "-",
                     note[:70],
                 )
