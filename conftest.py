@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from nats.js.errors import BucketNotFoundError, NotFoundError
 
 from contracts import Bus, BusSettings
-from contracts import subjects as subj
+from tests.support.cleanup import purge_everything
 from tests.support.natsd import NatsServer
 
 
@@ -30,27 +28,11 @@ def bus_settings(nats_server: NatsServer) -> BusSettings:
     return BusSettings(url=nats_server.url, ack_wait_s=5, publish_timeout_s=3)
 
 
-async def _purge_everything(bus: Bus) -> None:
-    for stream in (subj.EVENTS_STREAM, subj.TELEMETRY_STREAM, subj.DEADLETTER_STREAM):
-        with contextlib.suppress(NotFoundError):
-            await bus.js.delete_stream(stream)
-    for bucket in (
-        subj.KV_JOBS,
-        subj.KV_BACKENDS,
-        subj.KV_POLICY,
-        subj.KV_RULES,
-        subj.KV_SNAPSHOTS,
-        subj.KV_PROMPTS,
-    ):
-        with contextlib.suppress(NotFoundError, BucketNotFoundError):
-            await bus.js.delete_key_value(bucket)
-
-
 @pytest.fixture
 async def bus(bus_settings: BusSettings) -> AsyncIterator[Bus]:
     """A connected bus on clean streams created by production's `ensure`."""
     cleaner = await Bus.connect(bus_settings, ensure=False)
-    await _purge_everything(cleaner)
+    await purge_everything(cleaner)
     await cleaner.close()
     connected = await Bus.connect(bus_settings)
     yield connected

@@ -68,6 +68,7 @@ class Stack:
         self.procs: dict[str, asyncio.subprocess.Process] = {}
         self.restarts: dict[str, int] = {}
         self._stopping = False
+        self._disabled: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
 
     def say(self, text: str) -> None:
@@ -148,7 +149,7 @@ class Stack:
 
     async def _supervise(self, name: str, index: int) -> None:
         delay = 0.5
-        while not self._stopping:
+        while not self._stopping and name not in self._disabled:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
@@ -162,7 +163,7 @@ class Stack:
             started = asyncio.get_running_loop().time()
             await self._pipe(name, proc)
             code = await proc.wait()
-            if self._stopping:
+            if self._stopping or name in self._disabled:
                 return
             self.restarts[name] = self.restarts.get(name, 0) + 1
             self.say(f"{name} exited with {code}; restarting")
@@ -183,6 +184,20 @@ class Stack:
         if proc is not None and proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+    async def stop_service(self, name: str) -> None:
+        """Stop one service cleanly (SIGTERM) and keep it stopped until `start_service`."""
+        self._disabled.add(name)
+        proc = self.procs.get(name)
+        if proc is not None and proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            await proc.wait()
+
+    def start_service(self, name: str) -> None:
+        """Start (and supervise again) a service stopped by `stop_service`."""
+        self._disabled.discard(name)
+        index = list(self.config.services).index(name)
+        self._tasks.append(asyncio.create_task(self._supervise(name, index)))
 
     async def stop(self) -> None:
         """SIGTERM every service (they finish their batch), then the simulator, then NATS."""

@@ -12,6 +12,7 @@ import structlog
 import websockets
 
 from contracts.backends import BackendRef, monitor_client_id
+from contracts.errors import BusUnavailableError
 from monitor.adapters.comfy import ComfyReader
 from monitor.errors import BackendDownError
 from monitor.publisher import Publisher
@@ -98,7 +99,10 @@ class Follower:
         value, top = int(data.get("value", 0)), int(data.get("max", 0))
         if now - prompt.last_progress_sent >= self.min_progress_gap or value >= top:
             prompt.last_progress_sent = now
-            await self.out.progress(prompt, data.get("node"), value, top)
+            try:
+                await self.out.progress(prompt, data.get("node"), value, top)
+            except BusUnavailableError:
+                log.info("progress.dropped", prompt_id=prompt.prompt_id)
 
     async def finish(self, prompt: PromptWatch) -> bool:
         """Read the prompt's history entry and publish its outcome; False if not final yet."""
@@ -159,13 +163,24 @@ class Follower:
         }
         cached = sorted({n for p in attempt.prompts.values() for n in p.cached})
         duration = time.monotonic() - min(p.dispatched_at for p in attempt.prompts.values())
-        await self.out.completed(attempt, outputs, cached, max(duration, 0.0))
+        try:
+            await self.out.completed(attempt, outputs, cached, max(duration, 0.0))
+        except BusUnavailableError as exc:
+            prompt.done = False
+            log.warning("publish.deferred", prompt_id=prompt.prompt_id, error=str(exc))
+            return
         self.watches.apply_finished(attempt.job_id, attempt.attempt)
 
     async def _fail(self, prompt: PromptWatch, evidence: Any) -> None:
         attempt = self.watches.attempt_of(prompt)
         cause = attempt.causation_id if attempt else prompt.prompt_id
-        await self.out.failed(prompt, cause, evidence)
+        try:
+            await self.out.failed(prompt, cause, evidence)
+        except BusUnavailableError as exc:
+            # not reported yet: the next reconcile or check tries again
+            prompt.done = False
+            log.warning("publish.deferred", prompt_id=prompt.prompt_id, error=str(exc))
+            return
         self.watches.apply_finished(prompt.job_id, prompt.attempt)
         log.info(
             "job.failed",

@@ -10,6 +10,7 @@ import structlog
 
 from contracts.backend import BackendHealth, BackendInventory
 from contracts.envelope import CONTROL_JOB_ID, new_event_id, utcnow
+from contracts.errors import BusUnavailableError
 from contracts.gpu import GpuSampled
 from monitor.adapters.comfy import ComfyReader
 from monitor.adapters.nvml import GpuReading, NvmlProbe
@@ -159,10 +160,13 @@ class Telemetry:
         next_inventory = 0.0
         clock = asyncio.get_running_loop().time
         while True:
-            await self.health_once()
-            if self.reachable and clock() >= next_inventory:
-                await self.inventory_once()
-                next_inventory = clock() + inventory_s
+            try:
+                await self.health_once()
+                if self.reachable and clock() >= next_inventory:
+                    await self.inventory_once()
+                    next_inventory = clock() + inventory_s
+            except BusUnavailableError as exc:
+                log.warning("telemetry.not_published", error=str(exc))
             await asyncio.sleep(health_s)
 
 
