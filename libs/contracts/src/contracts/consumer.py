@@ -100,6 +100,9 @@ class Consumer:
         self._last_check = time.monotonic()
         self.running = False
         self.handled = 0
+        self._seconds = metrics.HANDLER_SECONDS.labels(durable)
+        self._redelivered = metrics.REDELIVERIES.labels(durable)
+        self._consumed: dict[str, Any] = {}
 
     def stop(self) -> None:
         """Ask the loop to finish after the current batch."""
@@ -192,7 +195,7 @@ class Consumer:
 
     async def _decode(self, msg: Msg) -> Delivery | None:
         if msg.metadata.num_delivered > 1:
-            metrics.REDELIVERIES.labels(self.spec.durable).inc()
+            self._redelivered.inc()
         try:
             return Delivery(codec.decode(msg.data), msg)
         except PermanentError as exc:
@@ -220,8 +223,17 @@ class Consumer:
             return
         await _settle(delivery.msg.ack())
         self.handled += 1
-        metrics.EVENTS_CONSUMED.labels(durable, metrics.family_of(delivery.msg.subject)).inc()
-        metrics.HANDLER_SECONDS.labels(durable).observe(time.perf_counter() - started)
+        self._count(delivery.msg.subject)
+        self._seconds.observe(time.perf_counter() - started)
+
+    def _count(self, subject: str) -> None:
+        family = metrics.family_of(subject)
+        counter = self._consumed.get(family)
+        if counter is None:
+            counter = self._consumed[family] = metrics.EVENTS_CONSUMED.labels(
+                self.spec.durable, family
+            )
+        counter.inc()
 
     async def _run_batch(self, deliveries: list[Delivery]) -> None:
         durable = self.spec.durable
@@ -236,7 +248,7 @@ class Consumer:
             return
         for d in deliveries:
             await _settle(d.msg.ack())
-            metrics.EVENTS_CONSUMED.labels(durable, metrics.family_of(d.msg.subject)).inc()
+            self._count(d.msg.subject)
         self.handled += len(deliveries)
 
     async def dead_letter(self, msg: Msg, reason: str) -> None:

@@ -1,0 +1,1 @@
+"""`make bench`: throughput and latency, each next to a baseline measured in the same run."""
