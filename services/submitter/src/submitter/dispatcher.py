@@ -101,10 +101,12 @@ class Dispatcher:
             await self._no_backend(attempt, deliveries)
             return
         client = self._client(view.id)
+        submitted = await self.submitted_event(attempt.job_id)
+        expected = list(submitted.expected_outputs) if submitted else []
         try:
             for asset in attempt.uploads:
                 await client.upload_image(asset.name, asset.data_b64, asset.subfolder)
-            prompts, failure = await self._post_all(client, attempt)
+            prompts, failure = await self._post_all(client, attempt, expected)
         except ComfyUnreachableError as exc:
             await self._fail(
                 attempt, view.id, None, evidence.unreachable(exc.exception_type, exc.message)
@@ -113,17 +115,19 @@ class Dispatcher:
         if failure is not None:
             await self._fail(attempt, view.id, failure[0], failure[1])
             return
-        await self._dispatched(attempt, view.id, prompts)
+        await self._dispatched(attempt, view.id, prompts, submitted)
 
     async def _post_all(
-        self, client: ComfyClient, attempt: Attempt
+        self, client: ComfyClient, attempt: Attempt, expected: list[str]
     ) -> tuple[list[DispatchedPrompt], tuple[str, FailureEvidence] | None]:
         prompts: list[DispatchedPrompt] = []
         for part, workflow in enumerate(attempt.workflows):
             prompt_id = prompt_id_for(attempt.job_id, attempt.attempt, part)
             if await client.has_prompt(prompt_id):
                 log.info("dispatch.already_posted", prompt_id=prompt_id)
-                prompts.append(DispatchedPrompt(prompt_id=prompt_id, part=part))
+                prompts.append(
+                    DispatchedPrompt(prompt_id=prompt_id, part=part, output_nodes=expected)
+                )
                 continue
             reply = await client.post_prompt(self._body(client.ref, attempt, part, workflow))
             rejected = evidence.rejected(reply)
@@ -132,7 +136,11 @@ class Dispatcher:
                     await self._abandon(client, prompt_id)
                 return prompts, (prompt_id, rejected)
             number = reply.json.get("number") if isinstance(reply.json, dict) else None
-            prompts.append(DispatchedPrompt(prompt_id=prompt_id, part=part, number=number))
+            prompts.append(
+                DispatchedPrompt(
+                    prompt_id=prompt_id, part=part, number=number, output_nodes=expected
+                )
+            )
         return prompts, None
 
     def _body(
@@ -153,9 +161,12 @@ class Dispatcher:
         await client.interrupt(prompt_id)
 
     async def _dispatched(
-        self, attempt: Attempt, backend_id: str, prompts: list[DispatchedPrompt]
+        self,
+        attempt: Attempt,
+        backend_id: str,
+        prompts: list[DispatchedPrompt],
+        submitted: JobSubmitted | None,
     ) -> None:
-        submitted = await self.submitted_event(attempt.job_id)
         policy = submitted.policy if submitted else None
         deadline = None
         if submitted and policy and policy.deadline_s:
