@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from comfy_recovery.natsd import free_port
 from comfy_recovery.stack import Stack, StackConfig
 from contracts import BusSettings, JobClient
 from contracts.bus import Bus
@@ -37,6 +38,7 @@ class System:
 
     stack: Stack
     sim: SimCluster
+    api_url: str
     client: JobClient
     data_dir: Path
 
@@ -62,17 +64,19 @@ async def running_system(
     sim = SimCluster(backends or [SimBackendSpec("b0"), SimBackendSpec("b1")])
     await sim.start()
     urls = ",".join(f"{ident}={url}" for ident, url in sim.urls.items())
+    api_port = free_port()
     config = StackConfig(
         data_dir=data_dir,
         nats_url=nats_url,
         comfyui_urls=urls,
-        extra_env={**FAST_ENV, **(env or {})},
+        health_base_port=free_port(),
+        extra_env={**FAST_ENV, "CR_SUBMITTER_API_PORT": str(api_port), **(env or {})},
     )
     stack = Stack(config, echo=False, log_file=data_dir / "stack.log")
     client = await JobClient.connect(settings, source="e2e")
     await stack.start()
     try:
-        yield System(stack, sim, client, data_dir)
+        yield System(stack, sim, f"http://127.0.0.1:{api_port}", client, data_dir)
     finally:
         await client.close()
         await stack.stop()

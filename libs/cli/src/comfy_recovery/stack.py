@@ -115,6 +115,7 @@ class Stack:
         env["CR_COMFYUI_URLS"] = self.comfyui_urls
         env[f"CR_{name.upper()}_HEALTH_PORT"] = str(self.config.health_base_port + index)
         env.setdefault("CR_ANALYTICS_CHDB_PATH", str(self.config.data_dir / "analytics"))
+        env.setdefault("CR_SUBMITTER_API_PORT", "8080")
         env["PYTHONUNBUFFERED"] = "1"
         return env
 

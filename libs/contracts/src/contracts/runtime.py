@@ -77,16 +77,21 @@ async def serve(
     if health_port is not None:
         server = await start_health_server(bus, service, health_port)
     runners = [asyncio.create_task(c.run(), name=c.spec.durable) for c in service.consumers]
-    runners += [asyncio.create_task(t()) for t in service.tasks]
+    background = [asyncio.create_task(t()) for t in service.tasks]
     log.info("service.started", consumers=[c.spec.durable for c in service.consumers])
     stopper = asyncio.create_task(stop.wait())
-    done, _ = await asyncio.wait([stopper, *runners], return_when=asyncio.FIRST_COMPLETED)
+    done, _ = await asyncio.wait(
+        [stopper, *runners, *background], return_when=asyncio.FIRST_COMPLETED
+    )
     for task in done:
         if task is not stopper and task.exception() is not None:
             log.error("service.task_died", error=repr(task.exception()))
+    for task in background:
+        task.cancel()
     for consumer in service.consumers:
         consumer.stop()
-    await asyncio.wait(runners, timeout=10)
+    if runners:
+        await asyncio.wait(runners, timeout=10)
     for task in runners:
         task.cancel()
     for hook in service.on_stop:

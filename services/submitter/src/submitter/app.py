@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from nats.js.errors import NotFoundError
 
 from contracts import subjects
 from contracts.backends import parse_backends
 from contracts.bus import Bus
+from contracts.client import JobClient
 from contracts.consumer import Consumer
 from contracts.runtime import Service, configure_logging, serve
 from submitter.adapters.comfy import ComfyClient, make_http
 from submitter.adapters.registry import Registry
+from submitter.api.app import create_api, serve_api
+from submitter.api.deps import ApiDeps
 from submitter.config import Settings
 from submitter.dispatcher import Dispatcher
 from submitter.handlers import Handlers
@@ -28,6 +33,22 @@ async def paused_at_start(bus: Bus) -> bool:
         except NotFoundError:
             seqs[subject] = 0
     return seqs[subjects.CONTROL_EMERGENCY_STOP] > seqs[subjects.CONTROL_RESUMED]
+
+
+def api_task(
+    bus: Bus, registry: Registry, settings: Settings
+) -> Callable[[], Coroutine[Any, Any, None]]:
+    """The HTTP API as a background task of this service."""
+    tokens = frozenset(
+        t.strip() for t in settings.api_tokens.get_secret_value().split(",") if t.strip()
+    )
+    deps = ApiDeps(
+        JobClient(bus, source="submitter-api"), registry, tokens, settings.api_open_health
+    )
+    app = create_api(deps, settings.api_max_body_bytes)
+    port = settings.api_port
+    assert port is not None
+    return lambda: serve_api(app, settings.api_host, port)
 
 
 async def build(bus: Bus, settings: Settings) -> Service:
@@ -46,13 +67,16 @@ async def build(bus: Bus, settings: Settings) -> Service:
     )
     dispatcher.paused = await paused_at_start(bus)
     handlers = Handlers(dispatcher)
+    tasks = [registry.watch]
+    if settings.api_port is not None:
+        tasks.append(api_task(bus, registry, settings))
     return Service(
         consumers=[
             Consumer(bus, subjects.DURABLE_SUBMITTER_JOBS, handlers.on_job, batch=16),
             Consumer(bus, subjects.DURABLE_SUBMITTER_DECISIONS, handlers.on_decision, batch=16),
             Consumer(bus, subjects.DURABLE_SUBMITTER_CONTROL, handlers.on_control, batch=1),
         ],
-        tasks=[registry.watch],
+        tasks=tasks,
         on_stop=[http.aclose],
     )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.settings import BusSettings
@@ -26,4 +26,11 @@ class Settings(BaseSettings):
     no_backend_give_up: int = Field(12, description="Deliveries before 'no backend' fails")
     default_stall_window_s: float = Field(120.0, description="Stall window if no policy")
     health_port: int | None = Field(None, description="Port of /healthz, /readyz, /metrics")
+    api_port: int | None = Field(None, description="Port of the public HTTP API (unset: off)")
+    api_host: str = Field("0.0.0.0", description="Address the HTTP API listens on")
+    api_tokens: SecretStr = Field(
+        SecretStr(""), description="Comma-separated bearer tokens (empty: no authentication)"
+    )
+    api_open_health: bool = Field(True, description="Serve /v1/health without a token")
+    api_max_body_bytes: int = Field(16 * 2**20, description="Largest request body accepted")
     log_level: str = Field("INFO", description="Log level")

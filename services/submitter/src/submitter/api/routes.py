@@ -1,0 +1,160 @@
+"""``/v1``: submit, read, follow (SSE), retry, cancel, statistics, control, health."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from contracts.codec import encode, type_tag
+from contracts.job import Binding
+from contracts.readmodel import TERMINAL
+from contracts.rpc import StatsUnavailableError, request_stats
+from contracts.workflow import InvalidWorkflowError, validate_workflow
+from submitter.api.deps import ApiDeps, Deps, authorize, policy_of
+from submitter.api.problems import Problem
+from submitter.api.schemas import Accepted, CancelRequest, JobAccepted, JobRequest, RetryRequest
+
+router = APIRouter(prefix="/v1", tags=["v1"])
+secured = [Depends(authorize)]
+
+
+async def submit_job(deps: ApiDeps, body: JobRequest) -> str:
+    """Validate up front (node and input named), then publish job.submitted."""
+    try:
+        validate_workflow(body.workflow)
+    except InvalidWorkflowError as exc:
+        raise Problem(422, "Invalid workflow", str(exc), node=exc.node, input=exc.input) from exc
+    bindings = {k: Binding(v.node, v.input) for k, v in body.bindings.items()}
+    return await deps.client.submit(
+        body.workflow,
+        body.params,
+        policy_of(body.policy),
+        bindings=bindings,
+        expected_outputs=body.expected_outputs,
+        labels=body.labels,
+    )
+
+
+@router.post("/jobs", status_code=202, response_model=JobAccepted, dependencies=secured)
+async def post_job(deps: Deps, body: JobRequest) -> JobAccepted:
+    """Submit a ComfyUI workflow (API format) with optional params and policy."""
+    return JobAccepted(job_id=await submit_job(deps, body))
+
+
+@router.get("/jobs/{job_id}", dependencies=secured)
+async def get_job(deps: Deps, job_id: str) -> JSONResponse:
+    """Status, retry count, recovery history, original and current parameters."""
+    view = await deps.view(job_id)
+    return JSONResponse(msgspec.to_builtins(view))
+
+
+@router.get("/jobs/{job_id}/events", dependencies=secured)
+async def job_events(deps: Deps, job_id: str) -> StreamingResponse:
+    """The job's events as Server-Sent Events, from the first, live, until it ends."""
+    await deps.view(job_id)
+
+    async def stream() -> AsyncIterator[bytes]:
+        async for event in deps.client.follow(job_id):
+            head = f"id: {event.event_id}\nevent: {type_tag(type(event))}\ndata: "
+            yield head.encode() + encode(event) + b"\n\n"
+
+    return StreamingResponse(
+        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+    )
+
+
+@router.post("/jobs/{job_id}/retry", status_code=202, response_model=Accepted, dependencies=secured)
+async def retry_job(deps: Deps, job_id: str, body: RetryRequest | None = None) -> Accepted:
+    """Run an aborted (or, with ``force``, any finished) job again."""
+    body = body or RetryRequest()
+    view = await deps.view(job_id)
+    if view.status not in TERMINAL and not body.force:
+        raise Problem(
+            409, "Job is still running", f"job {job_id} is {view.status}; use force to retry anyway"
+        )
+    await deps.client.retry(job_id, force=body.force, policy=policy_of(body.policy))
+    return Accepted(job_id=job_id)
+
+
+@router.post(
+    "/jobs/{job_id}/cancel", status_code=202, response_model=Accepted, dependencies=secured
+)
+async def cancel_job(deps: Deps, job_id: str, body: CancelRequest | None = None) -> Accepted:
+    """Cancel a job; its running prompt is interrupted by id."""
+    await deps.view(job_id)
+    await deps.client.cancel(job_id, (body or CancelRequest()).reason)
+    return Accepted(job_id=job_id)
+
+
+async def statistics(deps: ApiDeps, detailed: bool) -> dict[str, Any]:
+    """Ask analytics over request-reply; 503 when it does not answer."""
+    try:
+        return await request_stats(deps.client.bus, None, detailed)
+    except StatsUnavailableError as exc:
+        raise Problem(503, "Statistics unavailable", str(exc)) from exc
+
+
+@router.get("/statistics", dependencies=secured)
+async def get_statistics(deps: Deps) -> dict[str, Any]:
+    """Errors, recoveries, recovery rate and error distribution, with per-class figures."""
+    return await statistics(deps, False)
+
+
+@router.get("/statistics/detailed", dependencies=secured)
+async def get_statistics_detailed(deps: Deps) -> dict[str, Any]:
+    """Statistics plus per-backend and per-strategy tables."""
+    return await statistics(deps, True)
+
+
+@router.post("/emergency-stop", status_code=202, response_model=Accepted, dependencies=secured)
+async def emergency_stop(deps: Deps) -> Accepted:
+    """Interrupt all our prompts on every backend and pause dispatch."""
+    await deps.client.emergency_stop("HTTP API")
+    return Accepted()
+
+
+@router.post("/resume", status_code=202, response_model=Accepted, dependencies=secured)
+async def resume(deps: Deps) -> Accepted:
+    """Let dispatch go on after an emergency stop."""
+    await deps.client.resume()
+    return Accepted()
+
+
+@router.delete("/cleanup", dependencies=secured)
+async def cleanup(deps: Deps, hours: float = Query(24, ge=1, le=24 * 365)) -> dict[str, int]:
+    """Drop read models of jobs that ended more than `hours` ago (the event log stays)."""
+    return {"deleted": await deps.cleanup(hours)}
+
+
+def health_body(deps: ApiDeps) -> dict[str, Any]:
+    """This service, NATS and every backend."""
+    backends = [
+        {
+            "id": v.id,
+            "reachable": v.reachable,
+            "breaker": v.breaker,
+            "queue": v.queue,
+            "comfyui_version": v.version,
+        }
+        for v in deps.registry.views.values()
+    ]
+    nats_ok = deps.client.bus.nc.is_connected
+    return {
+        "status": "ok" if nats_ok else "degraded",
+        "service": "submitter",
+        "nats": {"connected": nats_ok},
+        "backends": backends,
+    }
+
+
+@router.get("/health")
+async def health(deps: Deps, request: Request) -> JSONResponse:
+    """Health of this service, NATS and every backend (open unless configured otherwise)."""
+    if not deps.open_health:
+        authorize(request)
+    body = health_body(deps)
+    return JSONResponse(body, status_code=200 if body["nats"]["connected"] else 503)
