@@ -123,7 +123,7 @@ async def test_clickhouse_holds_every_event_of_the_stream_exactly_once(system: S
         rows = await asyncio.to_thread(
             query_chdb,
             system.data_dir / "analytics",
-            "SELECT count(), uniqExact(event_id) FROM events FINAL",
+            "SELECT count(), uniqExact(event_id) FROM comfy_recovery.events FINAL",
         )
     finally:
         system.stack.start_service("analytics")

@@ -7,6 +7,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Callable, Coroutine
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from contracts import JobClient, JobStatus, RecoveryPolicy
 from contracts.client import terminal_status
 from contracts.errors import BusUnavailableError, JobNotFoundError
 from contracts.job import JobProgressed
+from contracts.rpc import StatsUnavailableError, request_stats
 from contracts.settings import BusSettings
 from contracts.workflow import InvalidWorkflowError, validate_workflow
 
@@ -173,20 +175,22 @@ async def cmd_simple(args: argparse.Namespace) -> int:
 
 
 async def cmd_stats(args: argparse.Namespace) -> int:
-    from datetime import datetime
+    from analytics.stats_client import format_stats
 
-    from analytics.stats_client import fetch_stats, format_stats
-
-    since = datetime.fromisoformat(args.since) if args.since else None
+    try:
+        since = datetime.fromisoformat(args.since) if args.since else None
+    except ValueError as exc:
+        raise CliError(f"--since {args.since!r} is not an ISO date/time", EXIT_USAGE) from exc
     async with await connect() as client:
         try:
-            stats = await fetch_stats(client.bus, since, args.detailed)
-        except TimeoutError as exc:
-            raise CliError("the analytics service did not answer (is it running?)") from exc
+            stats = await request_stats(client.bus, since, args.detailed)
+        except StatsUnavailableError as exc:
+            raise CliError(f"statistics unavailable: {exc} (is analytics running?)") from exc
     print(
         json.dumps(stats, indent=2, default=str)
         if args.json
-        else format_stats(stats, args.detailed)
+        else format_stats(stats, args.detailed),
+        end="" if not args.json else "\n",
     )
     return 0
 

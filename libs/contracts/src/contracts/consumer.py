@@ -246,6 +246,10 @@ class Consumer:
             for d in deliveries:
                 await _settle(d.msg.nak(delay=max(exc.retry_after_s, 0.001)))
             return
+        except PermanentError as exc:
+            for d in deliveries:
+                await self.dead_letter(d.msg, str(exc))
+            return
         for d in deliveries:
             await _settle(d.msg.ack())
             self._count(d.msg.subject)

@@ -16,9 +16,18 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from contracts.bus import Bus
 from contracts.consumer import Consumer
+from contracts.errors import ContractsError
 from contracts.settings import BusSettings
 
 log = structlog.get_logger(__name__)
+
+
+class ServiceCrashedError(ContractsError):
+    """A consumer or background task of the service died; raised after a clean stop."""
+
+    error_code = "SERVICE_CRASHED"
+
+
 ReadyCheck = Callable[[], Awaitable[bool]]
 
 
@@ -83,9 +92,9 @@ async def serve(
     done, _ = await asyncio.wait(
         [stopper, *runners, *background], return_when=asyncio.FIRST_COMPLETED
     )
-    for task in done:
-        if task is not stopper and task.exception() is not None:
-            log.error("service.task_died", error=repr(task.exception()))
+    died = [t.exception() for t in done if t is not stopper and t.exception() is not None]
+    for exc in died:
+        log.error("service.task_died", error=repr(exc))
     for task in background:
         task.cancel()
     for consumer in service.consumers:
@@ -100,6 +109,9 @@ async def serve(
         server.close()
     await bus.close()
     log.info("service.stopped")
+    if died:
+        # a non-zero exit, so the supervisor (or Kubernetes) notices and restarts us
+        raise ServiceCrashedError(f"{name}: {died[0]!r}") from died[0]
 
 
 async def start_health_server(bus: Bus, service: Service, port: int) -> asyncio.AbstractServer:

@@ -27,6 +27,8 @@ class ConsumerSpec:
     max_ack_pending: int = 1000
     deliver_policy: js_api.DeliverPolicy = js_api.DeliverPolicy.ALL
     description: str = ""
+    unlimited_deliveries: bool = False
+    """Never give a message up (a projection must not skip events while its store is down)."""
     extra: dict[str, object] = field(default_factory=dict)
 
 
@@ -86,6 +88,7 @@ CONSUMERS: Final[tuple[ConsumerSpec, ...]] = (
         (">",),
         max_ack_pending=20_000,
         description="analytics: every event",
+        unlimited_deliveries=True,
     ),
     ConsumerSpec(
         subjects.DURABLE_ANALYTICS_TELEMETRY,
@@ -93,6 +96,7 @@ CONSUMERS: Final[tuple[ConsumerSpec, ...]] = (
         (">",),
         max_ack_pending=20_000,
         description="analytics: telemetry",
+        unlimited_deliveries=True,
     ),
 )
 CONSUMERS_BY_NAME: Final = {c.durable: c for c in CONSUMERS}
@@ -140,14 +144,17 @@ def stream_configs(settings: BusSettings) -> list[js_api.StreamConfig]:
 
 def consumer_config(spec: ConsumerSpec, settings: BusSettings) -> js_api.ConsumerConfig:
     """The JetStream config of `spec`: explicit ack, ack wait, max deliver, backoff."""
-    backoff = [settings.ack_wait_s, *BACKOFF_S][: max(1, settings.max_deliver - 1)]
+    max_deliver = -1 if spec.unlimited_deliveries else settings.max_deliver
+    backoff = [settings.ack_wait_s, *BACKOFF_S]
+    if max_deliver > 0:
+        backoff = backoff[: max(1, max_deliver - 1)]
     return js_api.ConsumerConfig(
         durable_name=spec.durable,
         description=spec.description,
         ack_policy=js_api.AckPolicy.EXPLICIT,
         deliver_policy=spec.deliver_policy,
         ack_wait=settings.ack_wait_s,
-        max_deliver=settings.max_deliver,
+        max_deliver=max_deliver,
         backoff=backoff,
         max_ack_pending=spec.max_ack_pending,
         filter_subjects=list(spec.filter_subjects),

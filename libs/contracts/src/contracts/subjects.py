@@ -105,6 +105,8 @@ POLICY_KEY: Final = "default"
 # --- request-reply -----------------------------------------------------------------------
 ANALYTICS_QUERY: Final = "cr.rpc.analytics.stats"
 """Request-reply: the analytics service answers statistics queries."""
+ANALYTICS_QUEUE: Final = "analytics-stats"
+"""Queue group of the stats responders, so one instance answers each request."""
 
 # --- headers -----------------------------------------------------------------------------
 HDR_MSG_ID: Final = "Nats-Msg-Id"

@@ -5,9 +5,10 @@ AnalyticsError
 │                                           the consumer naks the batch and it comes back
 ├── StoreRejectedError   (PermanentError)   the store refused the statement itself
 │                                           (bad SQL, bad data): retrying cannot help
-├── MigrationError       (PermanentError)   a migration file is malformed or was edited
-│                                           after it was applied
-└── StatsUnavailableError (TransientError)  no analytics instance answered a stats request
+└── MigrationError       (PermanentError)   a migration file is malformed or was edited
+                                            after it was applied
+
+(A stats request nobody answers raises `contracts.rpc.StatsUnavailableError`.)
 """
 
 from __future__ import annotations
@@ -37,9 +38,3 @@ class MigrationError(AnalyticsError, PermanentError):
     """A migration is malformed, or an applied one no longer matches its file."""
 
     error_code = "MIGRATION_ERROR"
-
-
-class StatsUnavailableError(AnalyticsError, TransientError):
-    """No analytics instance answered the stats request in time, or it failed."""
-
-    error_code = "STATS_UNAVAILABLE"

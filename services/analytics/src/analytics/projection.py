@@ -10,7 +10,7 @@ from typing import Any, Final, NamedTuple
 import msgspec
 
 from contracts.backend import BackendHealth, BackendInventory, BreakerChanged
-from contracts.codec import AnyEvent, encode
+from contracts.codec import AnyEvent, encode, type_tag
 from contracts.control import DispatchResumed, EmergencyStopRequested
 from contracts.failure import FailureClassified
 from contracts.gpu import GpuSampled
@@ -74,11 +74,11 @@ def to_row(event: AnyEvent, stream: str, stream_seq: int) -> EventRow:
     """The ``events`` row of `event`, as read from `stream` at `stream_seq`."""
     return EventRow(
         event_id=event.event_id,
-        type=str(type(event).__struct_config__.tag),
+        type=type_tag(type(event)),
         stream=stream,
         stream_seq=stream_seq,
         job_id=event.job_id,
-        attempt=max(event.attempt, 0),
+        attempt=_u32(event.attempt),
         occurred_at=_utc(event.occurred_at),
         source=event.source,
         causation_id=event.causation_id or "",
@@ -118,8 +118,8 @@ def typed_fields(event: AnyEvent) -> dict[str, Any]:
         case InterruptSent():
             return {"backend_id": event.backend_id, "message": _clip(event.reason)}
         case BreakerChanged():
-            state = str(event.state)
-            return {"backend_id": event.backend_id, "outcome": state, "message": _clip(event.reason)}
+            reason = _clip(event.reason)
+            return {"backend_id": event.backend_id, "outcome": str(event.state), "message": reason}
         case BackendHealth():
             return {"backend_id": event.backend_id, "message": _clip(event.error or "")}
         case BackendInventory() | GpuSampled():
@@ -182,7 +182,7 @@ def _decided(event: RecoveryDecided) -> dict[str, Any]:
         "strategies": tuple(str(s) for s in event.strategies) or (str(event.strategy),),
         "outcome": decision_outcome(event.actions),
         "terminal": event.terminal,
-        "next_attempt": dispatch.attempt if dispatch else 0,
+        "next_attempt": _u32(dispatch.attempt) if dispatch else 0,
         "message": _clip(abort.reason if abort else event.reason),
     }
 
@@ -198,6 +198,11 @@ def _payload(event: AnyEvent) -> str:
 
 def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _u32(number: int) -> int:
+    """`number` inside UInt32, so that no event can make the insert fail."""
+    return min(max(number, 0), 2**32 - 1)
 
 
 def _clip(text: str) -> str:
