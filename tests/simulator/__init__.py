@@ -1,1 +1,11 @@
-"""A ComfyUI-compatible simulator with fault injection (test and demo harness only)."""
+"""A ComfyUI-compatible simulator with fault injection (test and demo harness only).
+
+It speaks the real ComfyUI v0.33 HTTP and websocket API (see /work/shared/comfyui/API.md and the
+captured payloads) and fails the way real backends fail. Services never import it.
+"""
+
+from tests.simulator.backend import SimBackend
+from tests.simulator.cluster import SimCluster
+from tests.simulator.spec import FAULT_KINDS, FaultSpec, SimBackendSpec
+
+__all__ = ["FAULT_KINDS", "FaultSpec", "SimBackend", "SimBackendSpec", "SimCluster"]
