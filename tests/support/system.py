@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from comfy_recovery.natsd import free_port
 from comfy_recovery.stack import Stack, StackConfig
 from contracts import BusSettings, JobClient
@@ -75,12 +77,30 @@ async def running_system(
     stack = Stack(config, echo=False, log_file=data_dir / "stack.log")
     client = await JobClient.connect(settings, source="e2e")
     await stack.start()
+    await wait_ready(stack)
     try:
         yield System(stack, sim, f"http://127.0.0.1:{api_port}", client, data_dir)
     finally:
         await client.close()
         await stack.stop()
         await sim.stop()
+
+
+async def wait_ready(stack: Stack, timeout: float = 60.0) -> None:
+    """Until every service answers 200 on /readyz (consumers bound, backends tried)."""
+    urls = [f"{base}/readyz" for base in stack.describe()["health"].values()]  # type: ignore[union-attr]
+    async with httpx.AsyncClient(timeout=2) as http:
+
+        async def all_ready() -> bool:
+            for url in urls:
+                try:
+                    if (await http.get(url)).status_code != 200:
+                        return False
+                except httpx.TransportError:
+                    return False
+            return True
+
+        await wait_for(all_ready, timeout)
 
 
 async def wait_for(predicate: Any, timeout: float = 30.0, every: float = 0.2) -> Any:

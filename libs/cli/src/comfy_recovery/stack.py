@@ -60,6 +60,8 @@ class Stack:
     ) -> None:
         self.config = config
         self.echo = echo
+        if log_file is not None:
+            log_file.parent.mkdir(parents=True, exist_ok=True)
         self.log = log_file.open("a", buffering=1) if log_file is not None else None
         self.nats: NatsServer | None = None
         self.nats_url = config.nats_url or ""

@@ -13,7 +13,8 @@ class GpuSampled(Event, frozen=True, kw_only=True, tag="gpu.sample"):
     backend_id: str
     index: int = 0
     name: str = ""
-    source: str = "nvml"
+    sampled_via: str = "nvml"
+    """Where the figures come from: ``nvml`` or ``system_stats``."""
     memory_total: int | None = None
     memory_used: int | None = None
     memory_free: int | None = None

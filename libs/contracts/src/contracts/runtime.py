@@ -88,13 +88,7 @@ async def serve(
     runners = [asyncio.create_task(c.run(), name=c.spec.durable) for c in service.consumers]
     background = [asyncio.create_task(t()) for t in service.tasks]
     log.info("service.started", consumers=[c.spec.durable for c in service.consumers])
-    stopper = asyncio.create_task(stop.wait())
-    done, _ = await asyncio.wait(
-        [stopper, *runners, *background], return_when=asyncio.FIRST_COMPLETED
-    )
-    died = [t.exception() for t in done if t is not stopper and t.exception() is not None]
-    for exc in died:
-        log.error("service.task_died", error=repr(exc))
+    died = await _until_stopped_or_dead(stop, runners, background)
     for task in background:
         task.cancel()
     for consumer in service.consumers:
@@ -112,6 +106,26 @@ async def serve(
     if died:
         # a non-zero exit, so the supervisor (or Kubernetes) notices and restarts us
         raise ServiceCrashedError(f"{name}: {died[0]!r}") from died[0]
+
+
+async def _until_stopped_or_dead(
+    stop: asyncio.Event, runners: list[asyncio.Task[None]], background: list[asyncio.Task[None]]
+) -> list[BaseException]:
+    """Wait for a stop request, a consumer ending, or any task raising.
+
+    A background task that returns normally (e.g. the GPU sampler without NVML) is done,
+    not dead; the service goes on.
+    """
+    stopper = asyncio.create_task(stop.wait())
+    pending: set[asyncio.Task[Any]] = {stopper, *runners, *background}
+    while True:
+        done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        died = [t.exception() for t in done if t is not stopper and t.exception() is not None]
+        for exc in died:
+            log.error("service.task_died", error=repr(exc))
+        if died or stopper in done or any(t in done for t in runners):
+            stopper.cancel()
+            return [e for e in died if e is not None]
 
 
 async def start_health_server(bus: Bus, service: Service, port: int) -> asyncio.AbstractServer:

@@ -73,7 +73,11 @@ async def build(bus: Bus, settings: Settings) -> Service:
     http = httpx.AsyncClient(timeout=httpx.Timeout(settings.http_timeout_s, connect=3.0))
     watches, out = WatchSet(), Publisher(bus)
     await rebuild(bus, watches)
-    probe = NvmlProbe(load_pynvml() if settings.nvml else None)
+    probe = (
+        NvmlProbe(load_pynvml())
+        if settings.nvml
+        else NvmlProbe(None, "disabled by CR_MONITOR_NVML=false")
+    )
     followers: dict[str, Follower] = {}
     telemetry: list[Telemetry] = []
     for ref in refs:
@@ -118,8 +122,13 @@ async def build(bus: Bus, settings: Settings) -> Service:
 
     tasks: list[Callable[[], Coroutine[Any, Any, None]]] = [f.run for f in followers.values()]
     tasks += [every(t) for t in telemetry] + [checks, gpus]
+
+    async def every_backend_tried() -> bool:
+        return all(f.tried for f in followers.values())
+
     return Service(
         consumers=[Consumer(bus, subjects.DURABLE_MONITOR_DISPATCHES, on_event, batch=64)],
+        ready_checks=[every_backend_tried],
         tasks=tasks,
         on_stop=[http.aclose],
     )

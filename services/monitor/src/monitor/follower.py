@@ -9,7 +9,8 @@ import time
 from typing import Any
 
 import structlog
-import websockets
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import WebSocketException
 
 from contracts.backends import BackendRef, monitor_client_id
 from contracts.errors import BusUnavailableError
@@ -26,7 +27,7 @@ from monitor.translate import (
 from monitor.watch import PromptWatch, WatchSet
 
 log = structlog.get_logger(__name__)
-WS_ERRORS = (OSError, asyncio.TimeoutError, websockets.exceptions.WebSocketException)
+WS_ERRORS = (OSError, asyncio.TimeoutError, WebSocketException)
 
 
 class Follower:
@@ -53,6 +54,7 @@ class Follower:
         self.version: str | None = None
         self.device_type: str | None = None
         self.connected = False
+        self.tried = False
         self.last_activity = time.monotonic()
         self._lock = asyncio.Lock()
 
@@ -62,16 +64,17 @@ class Follower:
         backoff = 0.2
         while True:
             try:
-                async with websockets.connect(url, max_size=None, open_timeout=5) as ws:
+                async with ws_connect(url, max_size=None, open_timeout=5) as ws:
                     self.connected, backoff = True, 0.2
                     log.info("ws.connected", backend=self.ref.id)
                     await self.reconcile()
+                    self.tried = True
                     async for frame in ws:
                         if isinstance(frame, str):
                             await self.on_message(json.loads(frame))
             except WS_ERRORS as exc:
                 log.info("ws.closed", backend=self.ref.id, error=repr(exc)[:200])
-            self.connected = False
+            self.connected, self.tried = False, True
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 5.0)
 

@@ -41,10 +41,10 @@ def load_pynvml() -> ModuleType | None:
 class NvmlProbe:
     """Samples every local GPU. Without a driver it reports once and stays quiet."""
 
-    def __init__(self, module: ModuleType | None) -> None:
+    def __init__(self, module: ModuleType | None, reason: str = "nvidia-ml-py not installed"):
         self.nv = module
         self.available = False
-        self.reason = "nvidia-ml-py not installed" if module is None else ""
+        self.reason = reason if module is None else ""
         self._xid_set: Any = None
 
     def start(self) -> bool:
