@@ -67,17 +67,29 @@ async def rebuild(bus: Bus, watches: WatchSet) -> int:
     return count
 
 
-async def build(bus: Bus, settings: Settings) -> Service:
-    """Everything the monitor runs, on a connected bus."""
-    refs = parse_backends(settings.comfyui_urls)
-    http = httpx.AsyncClient(timeout=httpx.Timeout(settings.http_timeout_s, connect=3.0))
-    watches, out = WatchSet(), Publisher(bus)
-    await rebuild(bus, watches)
+def gpu_task(bus: Bus, settings: Settings) -> Callable[[], Coroutine[Any, Any, None]]:
+    """NVML sampling of this host's GPUs, reported under the node's name."""
     probe = (
         NvmlProbe(load_pynvml())
         if settings.nvml
         else NvmlProbe(None, "disabled by CR_MONITOR_NVML=false")
     )
+    host = settings.node_name or socket.gethostname()
+
+    async def gpus() -> None:
+        await nvml_loop(probe, Publisher(bus), host, settings.health_interval_s)
+
+    return gpus
+
+
+async def build(bus: Bus, settings: Settings) -> Service:
+    """Everything the monitor runs, on a connected bus (only GPU sampling when gpu_only)."""
+    if settings.gpu_only:
+        return Service(tasks=[gpu_task(bus, settings)])
+    refs = parse_backends(settings.comfyui_urls)
+    http = httpx.AsyncClient(timeout=httpx.Timeout(settings.http_timeout_s, connect=3.0))
+    watches, out = WatchSet(), Publisher(bus)
+    await rebuild(bus, watches)
     followers: dict[str, Follower] = {}
     telemetry: list[Telemetry] = []
     for ref in refs:
@@ -117,11 +129,8 @@ async def build(bus: Bus, settings: Settings) -> Service:
     def every(t: Telemetry) -> Callable[[], Coroutine[Any, Any, None]]:
         return lambda: t.loop(settings.health_interval_s, settings.inventory_interval_s)
 
-    async def gpus() -> None:
-        await nvml_loop(probe, out, socket.gethostname(), settings.health_interval_s)
-
     tasks: list[Callable[[], Coroutine[Any, Any, None]]] = [f.run for f in followers.values()]
-    tasks += [every(t) for t in telemetry] + [checks, gpus]
+    tasks += [every(t) for t in telemetry] + [checks, gpu_task(bus, settings)]
 
     async def every_backend_tried() -> bool:
         return all(f.tried for f in followers.values())

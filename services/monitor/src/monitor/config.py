@@ -30,5 +30,9 @@ class Settings(BaseSettings):
     )
     http_timeout_s: float = Field(15.0, description="Seconds to wait for a ComfyUI reply")
     nvml: bool = Field(True, description="Sample local GPUs through NVML when available")
+    gpu_only: bool = Field(
+        False, description="Only sample local GPUs (the GPU DaemonSet): no backends, no consumer"
+    )
+    node_name: str = Field("", description="Name GPU samples are reported under (default: host)")
     health_port: int | None = Field(None, description="Port of /healthz, /readyz, /metrics")
     log_level: str = Field("INFO", description="Log level")
