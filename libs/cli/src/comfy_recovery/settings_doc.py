@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import AliasChoices
+from pydantic import AliasChoices, BaseModel
 from pydantic_settings import BaseSettings
 
 SERVICES = ("submitter", "monitor", "classifier", "recovery", "analytics")
@@ -40,6 +40,10 @@ def env_vars(cls: type[BaseSettings], service: str, prefix: str | None = None) -
         if isinstance(kind, type) and issubclass(kind, BaseSettings):
             yield from env_vars(kind, service)
             continue
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            nested = cls.model_config.get("env_nested_delimiter") or "__"
+            yield from _group(kind, f"{prefix}{name}{nested}".upper(), service)
+            continue
         alias = field.validation_alias
         env = (
             str(alias.choices[0])
@@ -49,6 +53,20 @@ def env_vars(cls: type[BaseSettings], service: str, prefix: str | None = None) -
         default = None if field.is_required() else field.get_default(call_default_factory=True)
         secret = "Secret" in str(kind)
         yield EnvVar(env, default, field.description or "", field.is_required(), secret, service)
+
+
+def _group(model: type[BaseModel], prefix: str, service: str) -> Iterator[EnvVar]:
+    """A nested settings group: ``<PREFIX><GROUP>__<FIELD>``."""
+    for name, field in model.model_fields.items():
+        default = None if field.is_required() else field.get_default(call_default_factory=True)
+        yield EnvVar(
+            f"{prefix}{name}".upper(),
+            default,
+            field.description or "",
+            field.is_required(),
+            "Secret" in str(field.annotation),
+            service,
+        )
 
 
 def all_env_vars() -> list[EnvVar]:
