@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +45,14 @@ class JobResult:
     user_message: str | None = None
     actionable_steps: list[str] = field(default_factory=list)
     events: list[AnyEvent] = field(default_factory=list)
+
+
+_JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+
+
+def is_valid_job_id(job_id: str) -> bool:
+    """Whether `job_id` can be a subject token and a KV key (letters, digits, - and _)."""
+    return _JOB_ID.fullmatch(job_id) is not None
 
 
 def terminal_status(event: AnyEvent) -> JobStatus | None:
@@ -109,6 +118,8 @@ class JobClient:
         """
         validate_workflow(workflow)
         job_id = job_id or new_event_id()
+        if not is_valid_job_id(job_id):
+            raise ValueError(f"job id {job_id!r}: use letters, digits, '-', '_' (at most 128)")
         event = JobSubmitted(
             event_id=new_event_id(),
             job_id=job_id,
@@ -178,7 +189,13 @@ class JobClient:
         return result
 
     async def history(self, job_id: str) -> list[AnyEvent]:
-        """Every stored event of the job, in order (no waiting)."""
+        """Every stored event of the job, in order (no waiting).
+
+        Raises:
+            JobNotFoundError: no event exists for that id.
+        """
+        if not is_valid_job_id(job_id):
+            raise JobNotFoundError(job_id)
         events: list[AnyEvent] = []
         sub = await self.bus.js.subscribe(
             subjects.job_history(job_id),
@@ -210,6 +227,8 @@ class JobClient:
         Raises:
             JobNotFoundError: no such job in the read model.
         """
+        if not is_valid_job_id(job_id):
+            raise JobNotFoundError(job_id)
         kv = await self.bus.kv(subjects.KV_JOBS)
         try:
             entry = await kv.get(job_id)

@@ -55,7 +55,7 @@ class ApiDeps:
 
     async def cleanup(self, hours: float) -> int:
         """Drop the read models of jobs that ended more than `hours` ago (events stay)."""
-        cutoff = utcnow() - timedelta(hours=hours)
+        cutoff = utcnow() - timedelta(hours=min(hours, 24 * 365 * 100))
         kv = await self.client.bus.kv(subjects.KV_JOBS)
         deleted = 0
         for view in await self.views():
