@@ -1,0 +1,157 @@
+"""Benchmark: failures classified per second, in-process and through a real nats-server."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import msgspec.structs
+
+from classifier.app import run
+from classifier.config import Settings
+from classifier.engine import classify
+from classifier.rules import default_rules
+from comfy_recovery.natsd import NatsServer
+from contracts import subjects
+from contracts.bus import Bus
+from contracts.envelope import new_event_id, utcnow
+from contracts.job import FailureEvidence, JobFailed
+from contracts.settings import BusSettings
+
+FIELDS = ("surface", "exception_type", "message", "node_type", "validation_type", "http_status")
+
+
+def corpus_path() -> Path:
+    """<root>/shared/corpus/errors.jsonl beside the repository <root>/main."""
+    return Path(__file__).resolve().parents[3].parent / "shared" / "corpus" / "errors.jsonl"
+
+
+def load_evidence() -> list[FailureEvidence]:
+    """The corpus as FailureEvidence (flat keys kept when set)."""
+    evidence = []
+    for line in corpus_path().read_text("utf-8").splitlines():
+        row = json.loads(line)
+        fields = {k: row[k] for k in FIELDS if row.get(k) not in ("", None)}
+        evidence.append(msgspec.convert(fields, FailureEvidence))
+    return evidence
+
+
+def bench_in_process(
+    evidence: Sequence[FailureEvidence], count: int, *, unique: bool = False
+) -> tuple[float, float]:
+    """Classifications per second on one core (wall clock, CPU time), corpus cycled.
+
+    With `unique`, every message is made distinct (a job id appended), so no cached scan of an
+    identical text is reused: the cold path.
+    """
+    default_rules()
+    items = [
+        _unique(evidence[i % len(evidence)], i) if unique else evidence[i % len(evidence)]
+        for i in range(count)
+    ]
+    for item in evidence:
+        classify(item)
+    wall, cpu = time.perf_counter(), time.process_time()
+    for item in items:
+        classify(item)
+    return count / (time.perf_counter() - wall), count / (time.process_time() - cpu)
+
+
+def _unique(evidence: FailureEvidence, i: int) -> FailureEvidence:
+    return msgspec.structs.replace(evidence, message=f"{evidence.message} [job {i}]")
+
+
+def worst_case_ms(evidence: Sequence[FailureEvidence]) -> float:
+    """The most CPU time one classification took over hostile inputs (huge, repetitive, nested)."""
+    rules = default_rules()
+    needles = " ".join(rules.vocabulary.needles)
+    hostile: list[Any] = [
+        {"surface": "log", "message": needles * 40},
+        {"surface": "log", "message": ("error: " * 5000)},
+        {"surface": "log", "message": "' not in [" * 3000, "traceback": [needles] * 50},
+        {"surface": "validation", "body": "{" + '"a":' * 20000 + "1" + "}" * 20000},
+        {"surface": "execution_error", "message": "a" * 100_000, "traceback": ["b" * 10_000] * 100},
+        *({"surface": e.surface, "message": e.message * 60} for e in evidence),
+    ]
+    worst = 0.0
+    for item in hostile:
+        started = time.process_time()
+        classify(item)
+        worst = max(worst, time.process_time() - started)
+    return worst * 1000
+
+
+async def bench_bus(evidence: Sequence[FailureEvidence], count: int) -> float:
+    """Failures classified per second end to end: job.failed in, failure.classified out."""
+    with tempfile.TemporaryDirectory() as store:
+        server = NatsServer(Path(store)).start()
+        try:
+            settings = BusSettings(url=server.url)
+            bus = await Bus.connect(settings)
+            await _publish(bus, evidence, count)
+            stop = asyncio.Event()
+            started = time.perf_counter()
+            service = asyncio.create_task(run(Settings(nats=settings, log_level="ERROR"), stop))
+            while True:
+                if await _classified(bus) >= count:
+                    break
+                await asyncio.sleep(0.05)
+            elapsed = time.perf_counter() - started
+            stop.set()
+            await service
+            await bus.close()
+            return count / elapsed
+        finally:
+            server.stop()
+
+
+async def _publish(bus: Bus, evidence: Sequence[FailureEvidence], count: int) -> None:
+    for start in range(0, count, 200):
+        batch = [
+            JobFailed(
+                event_id=new_event_id(),
+                job_id=f"bench-{i}",
+                attempt=1,
+                occurred_at=utcnow(),
+                source="bench/x",
+                evidence=evidence[i % len(evidence)],
+            )
+            for i in range(start, min(start + 200, count))
+        ]
+        await asyncio.gather(*(bus.publish(event) for event in batch))
+
+
+async def _classified(bus: Bus) -> int:
+    subject = f"{subjects.FAILURE_CLASSIFIED}.>"
+    info = await bus.js.stream_info(subjects.EVENTS_STREAM, subjects_filter=subject)
+    return sum((info.state.subjects or {}).values())
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Print both rates (and the worst single classification) in one run."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--in-process", type=int, default=50_000, help="classifications")
+    parser.add_argument("--bus", type=int, default=3_000, help="failures through NATS")
+    args = parser.parse_args(argv)
+    evidence = load_evidence()
+    for unique in (False, True):
+        wall, cpu = bench_in_process(evidence, args.in_process, unique=unique)
+        kind = "every message distinct" if unique else "corpus cycled"
+        print(
+            f"classifier in-process ({kind}): {wall:,.0f} classifications/s wall,"
+            f" {cpu:,.0f}/s per CPU-second ({args.in_process} runs, 1 core)"
+        )
+    print(f"classifier worst single hostile input: {worst_case_ms(evidence):.2f} ms CPU")
+    bus_rate = asyncio.run(bench_bus(evidence, args.bus))
+    print(f"classifier through the bus: {bus_rate:,.0f} failures/s ({args.bus} job.failed)")
+
+
+if __name__ == "__main__":
+    main()

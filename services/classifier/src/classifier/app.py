@@ -1,0 +1,42 @@
+"""The only wiring: bus, rule sources, consumer, logging, health."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+
+from classifier.config import Settings
+from classifier.handlers import FailureHandler, instance_source
+from classifier.rulebook import RuleBook
+from classifier.rules import default_rules
+from classifier.rulesources import FileRules, KvRules, report
+from contracts import subjects
+from contracts.bus import Bus
+from contracts.consumer import Consumer
+from contracts.runtime import Service, configure_logging, serve
+
+SERVICE = "classifier"
+
+
+async def build(settings: Settings, bus: Bus) -> Service:
+    """The classifier's consumer and its rule watchers, on a connected bus."""
+    book = RuleBook()
+    report(default_rules().errors, "default")
+    file_rules = FileRules(settings.rules_file, book, settings.rules_poll_s)
+    file_rules.check()
+    kv_rules = KvRules(await bus.kv(subjects.KV_RULES), book)
+    handler = FailureHandler(bus, lambda: book.current, instance_source())
+    consumer = Consumer(bus, subjects.DURABLE_CLASSIFIER, handler, batch=128)
+    return Service(consumers=[consumer], tasks=[kv_rules.watch, file_rules.poll])
+
+
+async def run(settings: Settings, stop_event: asyncio.Event | None = None) -> None:
+    """Run the classifier until SIGINT/SIGTERM (or `stop_event`)."""
+    configure_logging(SERVICE, settings.log_level)
+    await serve(
+        SERVICE,
+        settings.nats,
+        functools.partial(build, settings),
+        health_port=settings.health_port,
+        stop_event=stop_event,
+    )

@@ -1,0 +1,133 @@
+"""The classifier core: evidence in, one taxonomy class with features and a user message out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+import msgspec
+
+from classifier import features as feats
+from classifier.evidence import Evidence, normalize
+from classifier.facts import Facts, evidence_facts, node_facts
+from classifier.messages import compose
+from classifier.nodeerrors import NodeErrorView
+from classifier.rules import TIER_MESSAGE, TIER_STRUCTURED, Rule, RuleSet, default_rules
+from contracts.job import FailureEvidence
+from contracts.taxonomy import CLASS_INFO, FailureClass, Retryability, Severity
+
+UNKNOWN_RULE: Final = "unknown"
+UNKNOWN_MESSAGE_CHARS: Final = 1000
+_TIER_CONFIDENCE: Final = {TIER_STRUCTURED: 0.95, TIER_MESSAGE: 0.9}
+_TRACEBACK_CONFIDENCE: Final = 0.75
+_SEVERITY_RANK: Final = {
+    Severity.CRITICAL: 0,
+    Severity.HIGH: 1,
+    Severity.MEDIUM: 2,
+    Severity.LOW: 3,
+}
+
+
+class Classification(msgspec.Struct, frozen=True, kw_only=True):
+    """The verdict on one failure (the payload of `failure.classified`)."""
+
+    failure_class: FailureClass
+    error_code: str
+    retryable: bool
+    retryability: Retryability
+    severity: Severity
+    rule: str
+    confidence: float
+    features: dict[str, Any]
+    user_message: str
+    actionable_steps: list[str]
+
+
+class _Verdict(msgspec.Struct, frozen=True):
+    failure_class: FailureClass
+    rule: Rule | None
+    confidence: float
+    node: NodeErrorView | None = None
+
+    @property
+    def retryable(self) -> bool:
+        """TAXONOMY's retryable; an invalid parameter only when it can be clamped."""
+        if self.failure_class == FailureClass.INVALID_PARAMETERS:
+            return self.node is not None and feats.clampable(self.node)
+        return CLASS_INFO[self.failure_class].retryable
+
+    @property
+    def rank(self) -> tuple[int, int, int]:
+        """Sort key: the failure that decides (no automatic fix first, then severity)."""
+        unknown = int(self.failure_class == FailureClass.UNKNOWN)
+        severity = _SEVERITY_RANK[CLASS_INFO[self.failure_class].severity]
+        return (unknown, int(self.retryable), severity)
+
+
+def classify(
+    evidence: FailureEvidence | Mapping[str, Any], rules: RuleSet | None = None
+) -> Classification:
+    """Classify one failure; pure, deterministic, and never raises on any input.
+
+    Args:
+        evidence: a FailureEvidence, or a mapping with any of its keys (the corpus's flat keys).
+        rules: the rules to apply (custom rules first); the packaged defaults when None.
+    """
+    ruleset = rules if rules is not None else default_rules()
+    ev = normalize(evidence)
+    if ev.node_errors:
+        vocabulary = ruleset.vocabulary
+        verdicts = [_decide(node_facts(ev, n, vocabulary), ruleset, n) for n in ev.node_errors]
+        verdict = min(verdicts, key=lambda v: v.rank)
+    else:
+        verdicts = []
+        verdict = _decide(evidence_facts(ev, ruleset.vocabulary), ruleset, None)
+    return _build(verdict, ev, verdicts)
+
+
+def _decide(facts: Facts, ruleset: RuleSet, node: NodeErrorView | None) -> _Verdict:
+    for rule in ruleset.index.candidates(facts):
+        tier = rule.match(facts)
+        if tier is not None:
+            confidence = rule.confidence or _TIER_CONFIDENCE.get(tier, _TRACEBACK_CONFIDENCE)
+            return _Verdict(rule.failure_class, rule, confidence, node)
+    return _Verdict(FailureClass.UNKNOWN, None, 0.0, node)
+
+
+def _build(verdict: _Verdict, ev: Evidence, verdicts: list[_Verdict]) -> Classification:
+    cls = verdict.failure_class
+    info = CLASS_INFO[cls]
+    found = feats.extract(cls, ev, verdict.node)
+    if verdicts:
+        found["node_errors"] = [_short(v) for v in verdicts]
+    if cls == FailureClass.UNKNOWN and ev.message:
+        found["message"] = ev.message[:UNKNOWN_MESSAGE_CHARS]
+    message, steps = compose(cls, found, verdict.rule.hint if verdict.rule else "")
+    return Classification(
+        failure_class=cls,
+        error_code=info.error_code,
+        retryable=verdict.retryable,
+        retryability=info.retryability,
+        severity=info.severity,
+        rule=verdict.rule.id if verdict.rule else UNKNOWN_RULE,
+        confidence=round(verdict.confidence, 3),
+        features=found,
+        user_message=message,
+        actionable_steps=steps,
+    )
+
+
+def _short(verdict: _Verdict) -> dict[str, Any]:
+    node = verdict.node
+    short: dict[str, Any] = {"failure_class": verdict.failure_class.value}
+    if node is not None:
+        pairs = (
+            ("node_id", node.node_id),
+            ("class_type", node.class_type),
+            ("type", node.type),
+            ("input_name", node.input_name),
+        )
+        short |= {key: value for key, value in pairs if value}
+        if verdict.failure_class == FailureClass.INVALID_PARAMETERS:
+            short["clampable"] = verdict.retryable
+    return short

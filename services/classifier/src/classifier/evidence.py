@@ -1,0 +1,188 @@
+"""Evidence normalisation: a FailureEvidence or a loose mapping becomes bounded `Evidence`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, Final
+
+import msgspec
+
+from classifier.nodeerrors import NodeErrorView, from_body, from_structured
+from classifier.reporttext import from_text
+from contracts.job import FailureEvidence
+
+MAX_TEXT: Final = 8192
+MAX_BODY_PARSE: Final = 262_144
+MAX_FRAMES: Final = 20
+MAX_FRAME: Final = 600
+MAX_FIELD: Final = 200
+MAX_INPUTS: Final = 64
+_CLASS_PATH: Final = re.compile(
+    r"[A-Za-z_][A-Za-z0-9_]{0,99}(?:\.[A-Za-z_][A-Za-z0-9_]{0,99}){0,9}"
+)
+_INFERRED: Final = re.compile(
+    r"^[ \t>]{0,20}((?:[A-Za-z_][A-Za-z0-9_]{0,80}\.){0,8}[A-Za-z_][A-Za-z0-9_]{0,80}"
+    r"(?:Error|Exception|Interrupt|Exit))(?::|\s*$)",
+    re.MULTILINE,
+)
+_SURROGATES: Final = re.compile("[\ud800-\udfff]")
+_TYPE_SUFFIXES: Final = ("Error", "Exception", "Interrupt", "Exit")
+_EXECUTING: Final = re.compile(r"error occurred when executing ([^:\n]{1,100}):", re.IGNORECASE)
+
+
+class Evidence(msgspec.Struct, frozen=True):
+    """One failure's evidence, every field bounded and typed; what rules and features read."""
+
+    surface: str = ""
+    message: str = ""
+    body: str = ""
+    traceback: str = ""
+    exception_type: str = ""
+    inferred_type: str = ""
+    node_id: str = ""
+    node_type: str = ""
+    validation_type: str = ""
+    http_status: int | None = None
+    observation: str = ""
+    interrupted_by_us: bool = False
+    comfyui_version: str = ""
+    device_type: str = ""
+    node_errors: tuple[NodeErrorView, ...] = ()
+    missing_class: str = ""
+    current_inputs: tuple[tuple[str, str], ...] = ()
+
+
+def normalize(raw: FailureEvidence | Mapping[str, Any] | Any) -> Evidence:
+    """Bound and type any evidence; never raises (unknown shapes give empty fields)."""
+    get = _getter(raw)
+    surface = clip(get("surface"), 40).strip().lower()
+    message = clip(get("message"), MAX_TEXT)
+    body = clip(get("body"), MAX_TEXT)
+    declared = clip(get("exception_type"), MAX_FIELD).strip()
+    trusted = declared if _CLASS_PATH.fullmatch(declared) else ""
+    parsed_body = _parse_body(get("body"), surface)
+    node_errors = from_structured(get("node_errors")) or from_body(parsed_body)
+    if not node_errors and (surface != "execution_error" or not trusted):
+        node_errors = from_text(f"{message}\n{body}", surface)
+    node_type = clip(get("node_type"), MAX_FIELD).strip() or _executing_node(message)
+    return Evidence(
+        surface=surface,
+        message=message,
+        body=body,
+        traceback=_frames(get("traceback")),
+        exception_type=trusted,
+        inferred_type="" if trusted else _inferred_type(message),
+        node_id=clip(get("node_id"), MAX_FIELD).strip(),
+        node_type=node_type,
+        validation_type=clip(get("validation_type"), MAX_FIELD).strip()
+        or _body_error(parsed_body, "type"),
+        http_status=_status(get("http_status")),
+        observation=clip(get("observation"), 40).strip().lower(),
+        interrupted_by_us=get("interrupted_by_us") is True,
+        comfyui_version=clip(get("comfyui_version"), 40).strip(),
+        device_type=clip(get("device_type"), 40).strip(),
+        node_errors=node_errors,
+        missing_class=_missing_class(parsed_body),
+        current_inputs=_inputs(get("current_inputs")),
+    )
+
+
+def clip(value: Any, limit: int) -> str:
+    """`value` as text of at most about `limit` characters (head and tail kept), valid UTF-8."""
+    if type(value) is str and len(value) <= limit:
+        return value if value.isascii() else _SURROGATES.sub("\ufffd", value)
+    if value is None:
+        return ""
+    if isinstance(value, bytes | bytearray):
+        value = bytes(value[: limit * 4]).decode("utf-8", "replace")
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        return ""
+    if len(value) > limit:
+        head = limit * 3 // 4
+        value = f"{value[:head]}\n…\n{value[-(limit - head) :]}"
+    return value if value.isascii() else _SURROGATES.sub("\ufffd", value)
+
+
+def _getter(raw: Any) -> Any:
+    if isinstance(raw, FailureEvidence):
+        return msgspec.structs.asdict(raw).get
+    if isinstance(raw, Mapping):
+        return lambda key: raw.get(key)
+    return lambda key: None
+
+
+def _frames(value: Any) -> str:
+    if isinstance(value, str | bytes | bytearray):
+        return clip(value, MAX_TEXT)
+    if not isinstance(value, list | tuple):
+        return ""
+    frames = [clip(f, MAX_FRAME) for f in value[-MAX_FRAMES:]]
+    return "".join(f if f.endswith("\n") else f + "\n" for f in frames if f)
+
+
+def _inputs(value: Any) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, Mapping):
+        return ()
+    items = list(value.items())[:MAX_INPUTS]
+    return tuple((clip(k, MAX_FIELD), _input_value(v)) for k, v in items if isinstance(k, str))
+
+
+def _input_value(value: Any) -> str:
+    """A node input as text; ComfyUI wraps values in a one-element list."""
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    text = clip(value, MAX_FIELD).strip()
+    if len(text) > 4 and text[0] == "[" and text[-1] == "]" and text[1] in "'\"":
+        text = text[2:-2]
+    return text
+
+
+def _status(value: Any) -> int | None:
+    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) == 3:
+        value = int(value.strip())
+    if isinstance(value, int) and not isinstance(value, bool) and 100 <= value <= 599:
+        return value
+    return None
+
+
+def _inferred_type(message: str) -> str:
+    if not any(suffix in message for suffix in _TYPE_SUFFIXES):
+        return ""
+    last = ""
+    for match in _INFERRED.finditer(message):
+        last = match.group(1)
+    return last
+
+
+def _executing_node(message: str) -> str:
+    if "xecuting" not in message:
+        return ""
+    match = _EXECUTING.search(message[:2000])
+    return match.group(1).strip() if match else ""
+
+
+def _parse_body(value: Any, surface: str) -> dict[str, Any]:
+    if surface not in ("validation", "http") or not isinstance(value, str):
+        return {}
+    text = value.strip()
+    if not text.startswith("{") or len(text) > MAX_BODY_PARSE:
+        return {}
+    try:
+        parsed = msgspec.json.decode(text)
+    except (msgspec.DecodeError, RecursionError):
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _body_error(body: dict[str, Any], key: str) -> str:
+    error = body.get("error")
+    return clip(error.get(key), MAX_FIELD) if isinstance(error, dict) else ""
+
+
+def _missing_class(body: dict[str, Any]) -> str:
+    error = body.get("error")
+    extra = error.get("extra_info") if isinstance(error, dict) else None
+    return clip(extra.get("class_type"), MAX_FIELD) if isinstance(extra, dict) else ""

@@ -1,0 +1,120 @@
+"""The facts a rule is evaluated against: one per failure, or one per validation node error."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Final
+
+import msgspec
+
+from classifier.evidence import Evidence
+from classifier.nodeerrors import NodeErrorView
+from classifier.patterns import Vocabulary, fold
+
+MODEL_EXT: Final = re.compile(
+    r"\.(?:safetensors|sft|ckpt|pt|pth|bin|gguf|onnx|pkl|pickle|patch|engine|trt|pb|tflite|h5"
+    r"|msgpack|npz)(?![\w])",
+    re.IGNORECASE,
+)
+MEDIA_EXT: Final = re.compile(
+    r"\.(?:png|jpe?g|webp|gif|bmp|tiff?|exr|mp4|webm|mov|mkv|avi|wav|mp3|flac|ogg|m4a)$",
+    re.IGNORECASE,
+)
+_LOADER: Final = re.compile(r"loader|^load(?!image|video|audio|latent|text|mask)", re.IGNORECASE)
+
+
+class Facts(msgspec.Struct, frozen=True):
+    """Structured fields, derived facts and the (folded) texts that rules test."""
+
+    surface: str = ""
+    exception_types: frozenset[str] = frozenset()
+    validation_type: str = ""
+    http_status: int | None = None
+    node_type: str = ""
+    has_node_type: bool = False
+    observation: str = ""
+    interrupted_by_us: bool = False
+    value_kind: str = ""
+    model_input: bool = False
+    text: str = ""
+    traceback: str = ""
+    text_needles: frozenset[str] = frozenset()
+    traceback_needles: frozenset[str] = frozenset()
+    needles: frozenset[str] = frozenset()
+
+
+def evidence_facts(ev: Evidence, vocabulary: Vocabulary) -> Facts:
+    """Facts of the failure as a whole (`vocabulary`: the rules' needles to look for)."""
+    text = f"{ev.message}\n{ev.body}" if ev.body else ev.message
+    text_needles = vocabulary.present(fold(text))
+    traceback_needles = vocabulary.present(fold(ev.traceback))
+    return Facts(
+        surface=ev.surface,
+        exception_types=type_suffixes(ev.exception_type) | type_suffixes(ev.inferred_type),
+        validation_type=ev.validation_type,
+        http_status=ev.http_status,
+        node_type=ev.node_type,
+        has_node_type=bool(ev.node_type),
+        observation=ev.observation,
+        interrupted_by_us=ev.interrupted_by_us,
+        text=text,
+        traceback=ev.traceback,
+        text_needles=text_needles,
+        traceback_needles=traceback_needles,
+        needles=text_needles | traceback_needles,
+    )
+
+
+def node_facts(ev: Evidence, node: NodeErrorView, vocabulary: Vocabulary) -> Facts:
+    """Facts of one validation node error (the failure's surface and status kept)."""
+    text = f"{node.message}: {node.details}" if node.details else node.message
+    needles = vocabulary.present(fold(text))
+    return Facts(
+        surface=ev.surface,
+        validation_type=node.type,
+        http_status=ev.http_status,
+        node_type=node.class_type or ev.node_type,
+        has_node_type=bool(node.class_type or ev.node_type),
+        value_kind=value_kind(node),
+        model_input=is_model_input(node),
+        text=text,
+        text_needles=needles,
+        needles=needles,
+    )
+
+
+def type_suffixes(path: str) -> frozenset[str]:
+    """``a.b.C`` → {"a.b.C", "b.C", "C"}: a rule naming any suffix matches."""
+    if not path:
+        return frozenset()
+    parts = path.split(".")
+    return frozenset(".".join(parts[i:]) for i in range(len(parts)))
+
+
+def value_kind(node: NodeErrorView) -> str:
+    """What the rejected value looks like: empty, serialized, model_file, media_file, other."""
+    if not node.has_value:
+        return ""
+    value: Any = node.value
+    if isinstance(value, bool | int | float):
+        return "number"
+    text = str(value).strip()
+    if not text:
+        return "empty"
+    if text[0] in "{[":
+        return "serialized"
+    if MODEL_EXT.search(text):
+        return "model_file"
+    return "media_file" if MEDIA_EXT.search(text) else "other"
+
+
+def is_model_input(node: NodeErrorView) -> bool:
+    """A model-file input: known by the options or value (file extension), else by the loader."""
+    if node.options:
+        return any(MODEL_EXT.search(o) for o in node.options)
+    if node.options is None and MODEL_EXT.search(node.options_text):
+        return True
+    kind = value_kind(node)
+    if kind == "model_file":
+        return True
+    return kind == "other" and bool(_LOADER.search(node.class_type))

@@ -1,0 +1,316 @@
+"""Classification rules as data: load a TOML document, validate and compile; bad rules are skipped.
+
+A document has optional ``[sets]`` (named pattern lists, referenced as ``"@name"``) and
+``[[rules]]``. Rule keys: ``id``, ``class``, ``priority`` (higher first), ``confidence``,
+``where`` / ``where_not`` (structured conditions), ``message`` (the message and body),
+``message_and`` (a second pattern list that must also match message or traceback), ``text``
+(message or traceback), ``traceback``, ``unless`` (patterns that veto), ``case_sensitive``,
+``hint`` (an extra actionable step) and ``note``. Every list is any-of; all keys must hold.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+import json
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Final
+
+from classifier.conditions import Conditions, parse_conditions
+from classifier.errors import RuleDefinitionError
+from classifier.facts import Facts
+from classifier.patterns import PatternGroup, Vocabulary, compile_pattern, group
+from classifier.ruleindex import RuleIndex
+from contracts.taxonomy import FailureClass
+
+DEFAULT_SOURCE: Final = "default"
+_RULE_KEYS: Final = frozenset(
+    ("id", "class", "priority", "confidence", "where", "where_not", "message", "message_and")
+    + ("text", "traceback", "unless", "case_sensitive", "hint", "note")
+)
+_PATTERN_KEYS: Final = ("message", "message_and", "text", "traceback", "unless")
+TIER_STRUCTURED: Final = 0
+TIER_MESSAGE: Final = 1
+TIER_TRACEBACK: Final = 2
+MAX_RULES_PER_DOCUMENT: Final = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One compiled rule."""
+
+    id: str
+    failure_class: FailureClass
+    priority: int
+    confidence: float | None
+    where: Conditions
+    where_not: Conditions | None
+    message: PatternGroup
+    message_and: PatternGroup
+    text: PatternGroup
+    traceback: PatternGroup
+    unless: PatternGroup
+    hint: str
+    source: str
+    order: int
+    gate: frozenset[str] | None = None
+
+    @property
+    def evidence_tier(self) -> int:
+        """The weakest evidence the rule needs: structured, message, or traceback."""
+        if self.traceback:
+            return TIER_TRACEBACK
+        return TIER_MESSAGE if self.message or self.text or self.message_and else TIER_STRUCTURED
+
+    def match(self, f: Facts) -> int | None:
+        """The evidence tier the rule matched on, or None."""
+        if self.gate is not None and self.gate.isdisjoint(f.needles):
+            return None
+        if not self.where.hold(f) or (self.where_not is not None and self.where_not.hold(f)):
+            return None
+        if not (self.message or self.text or self.traceback or self.message_and or self.unless):
+            return TIER_STRUCTURED
+        return self._match_text(f)
+
+    def _match_text(self, f: Facts) -> int | None:
+        tier = TIER_STRUCTURED
+        if self.message:
+            if not self.message.search(f.text, f.text_needles):
+                return None
+            tier = TIER_MESSAGE
+        if self.text:
+            tier = _text_tier(self.text, f, tier)
+            if tier < 0:
+                return None
+        if self.message_and and _text_tier(self.message_and, f, 0) < 0:
+            return None
+        if self.traceback:
+            if not self.traceback.search(f.traceback, f.traceback_needles):
+                return None
+            tier = max(tier, TIER_TRACEBACK)
+        if self.unless and _text_tier(self.unless, f, 0) >= 0:
+            return None
+        return tier
+
+
+def _text_tier(patterns: PatternGroup, f: Facts, tier: int) -> int:
+    if patterns.search(f.text, f.text_needles):
+        return max(tier, TIER_MESSAGE)
+    if patterns.search(f.traceback, f.traceback_needles):
+        return TIER_TRACEBACK
+    return -1
+
+
+@dataclass(frozen=True, slots=True)
+class RuleError:
+    """A rule (or document) that was rejected, with where and why."""
+
+    source: str
+    rule_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    """Ordered rules (first match wins), the errors met loading them, and their needles."""
+
+    rules: tuple[Rule, ...] = ()
+    errors: tuple[RuleError, ...] = ()
+    sets: Mapping[str, tuple[str, ...]] | None = None
+    vocabulary: Vocabulary = Vocabulary()
+    index: RuleIndex = RuleIndex(())
+
+    @classmethod
+    def of(
+        cls,
+        rules: tuple[Rule, ...],
+        errors: tuple[RuleError, ...] = (),
+        sets: Mapping[str, tuple[str, ...]] | None = None,
+    ) -> RuleSet:
+        """A rule set with its vocabulary: every needle any of its patterns can use."""
+        needles = {
+            needle
+            for rule in rules
+            for grp in (rule.message, rule.message_and, rule.text, rule.traceback, rule.unless)
+            for pattern in grp.patterns
+            for needle in pattern.needles
+        }
+        return cls(rules, errors, sets, Vocabulary(needles), RuleIndex(rules))
+
+    def before(self, other: RuleSet) -> RuleSet:
+        """This set's rules first, then `other`'s (custom rules go before the defaults)."""
+        return RuleSet.of(self.rules + other.rules, self.errors + other.errors, other.sets)
+
+
+def load_rules(
+    document: str, source: str, base_sets: Mapping[str, tuple[str, ...]] | None = None
+) -> RuleSet:
+    """Parse a TOML (or JSON) rules document; every broken rule becomes a `RuleError`."""
+    try:
+        raw = _parse(document)
+        unknown = set(raw) - {"version", "sets", "rules"}
+        if unknown:
+            raise RuleDefinitionError(f"unknown top-level key(s): {', '.join(sorted(unknown))}")
+        sets = {**(base_sets or {}), **_sets(raw.get("sets", {}))}
+        entries = raw.get("rules", [])
+        if not isinstance(entries, list) or len(entries) > MAX_RULES_PER_DOCUMENT:
+            raise RuleDefinitionError(f"'rules' must be a list of at most {MAX_RULES_PER_DOCUMENT}")
+    except RuleDefinitionError as exc:
+        return RuleSet.of((), (RuleError(source, "", str(exc)),), base_sets)
+    rules, errors = _compile_all(entries, sets, source)
+    ordered = sorted(rules, key=lambda r: (-r.priority, r.evidence_tier, r.order))
+    return RuleSet.of(tuple(ordered), tuple(errors), sets)
+
+
+def _parse(document: str) -> dict[str, Any]:
+    try:
+        if document.lstrip().startswith("{"):
+            parsed = json.loads(document)
+        else:
+            parsed = tomllib.loads(document)
+    except (tomllib.TOMLDecodeError, ValueError, RecursionError) as exc:
+        raise RuleDefinitionError(f"not a valid rules document: {exc}") from exc
+    if not isinstance(parsed, dict):
+        raise RuleDefinitionError("a rules document must be a table")
+    return parsed
+
+
+def _sets(raw: Any) -> dict[str, tuple[str, ...]]:
+    if not isinstance(raw, dict):
+        raise RuleDefinitionError("'sets' must be a table of pattern lists")
+    sets: dict[str, tuple[str, ...]] = {}
+    for name, patterns in raw.items():
+        if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+            raise RuleDefinitionError(f"set {name!r} must be a list of strings")
+        sets[str(name)] = tuple(patterns)
+    return sets
+
+
+def _compile_all(
+    entries: Sequence[Any], sets: Mapping[str, tuple[str, ...]], source: str
+) -> tuple[list[Rule], list[RuleError]]:
+    rules: list[Rule] = []
+    errors: list[RuleError] = []
+    seen: set[str] = set()
+    for order, entry in enumerate(entries):
+        rule_id = str(entry.get("id", f"#{order}")) if isinstance(entry, dict) else f"#{order}"
+        try:
+            if rule_id in seen:
+                raise RuleDefinitionError("duplicate rule id")
+            rules.append(compile_rule(entry, sets, source, order))
+            seen.add(rule_id)
+        except RuleDefinitionError as exc:
+            errors.append(RuleError(source, rule_id[:100], str(exc)))
+    return rules, errors
+
+
+def compile_rule(
+    raw: Any, sets: Mapping[str, tuple[str, ...]], source: str, order: int = 0
+) -> Rule:
+    """Validate and compile one rule table.
+
+    Raises:
+        RuleDefinitionError: the rule is malformed.
+    """
+    if not isinstance(raw, dict):
+        raise RuleDefinitionError("a rule must be a table")
+    unknown = set(raw) - _RULE_KEYS
+    if unknown:
+        raise RuleDefinitionError(f"unknown key(s): {', '.join(sorted(map(str, unknown)))}")
+    case_sensitive = _flag(raw.get("case_sensitive", False))
+    patterns = {key: _patterns(raw.get(key), key, sets, case_sensitive) for key in _PATTERN_KEYS}
+    rule = Rule(
+        id=_rule_id(raw.get("id")),
+        failure_class=_failure_class(raw.get("class")),
+        priority=_priority(raw.get("priority", 0)),
+        confidence=_confidence(raw.get("confidence")),
+        where=parse_conditions(raw.get("where", {}), "where", sets) or Conditions(),
+        where_not=parse_conditions(raw.get("where_not"), "where_not", sets),
+        hint=_hint(raw.get("hint", "")),
+        source=source,
+        order=order,
+        message=patterns["message"],
+        message_and=patterns["message_and"],
+        text=patterns["text"],
+        traceback=patterns["traceback"],
+        unless=patterns["unless"],
+    )
+    if rule.where.empty and not (rule.message or rule.text or rule.traceback):
+        raise RuleDefinitionError("a rule needs at least one condition or pattern")
+    return replace(rule, gate=_gate(rule))
+
+
+def _gate(rule: Rule) -> frozenset[str] | None:
+    """Needles of which one must be in the text for the rule to match (None: no such set)."""
+    required = [g for g in (rule.message, rule.text, rule.traceback, rule.message_and) if g]
+    gates = [g.needles for g in required if g.needles is not None]
+    return min(gates, key=len) if gates else None
+
+
+def _rule_id(value: Any) -> str:
+    if not isinstance(value, str) or not 0 < len(value) <= 100:
+        raise RuleDefinitionError("'id' must be a string of 1 to 100 characters")
+    return value
+
+
+def _failure_class(value: Any) -> FailureClass:
+    try:
+        return FailureClass(value)
+    except ValueError as exc:
+        raise RuleDefinitionError(f"'class' {value!r} is not a taxonomy class") from exc
+
+
+def _priority(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or abs(value) > 100_000:
+        raise RuleDefinitionError("'priority' must be an integer within ±100000")
+    return value
+
+
+def _confidence(value: Any) -> float | None:
+    if value is None:
+        return None
+    if not isinstance(value, int | float) or isinstance(value, bool) or not 0 < value <= 1:
+        raise RuleDefinitionError("'confidence' must be a number in (0, 1]")
+    return float(value)
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise RuleDefinitionError("'case_sensitive' must be true or false")
+    return value
+
+
+def _hint(value: Any) -> str:
+    if not isinstance(value, str) or len(value) > 300:
+        raise RuleDefinitionError("'hint' must be a string of at most 300 characters")
+    return value
+
+
+def _patterns(
+    value: Any, key: str, sets: Mapping[str, tuple[str, ...]], case_sensitive: bool
+) -> PatternGroup:
+    if value is None:
+        return PatternGroup()
+    items = value if isinstance(value, list) else [value]
+    if not items or not all(isinstance(item, str) for item in items):
+        raise RuleDefinitionError(f"'{key}' must be a pattern or a non-empty list of patterns")
+    sources: list[str] = []
+    for item in items:
+        if item.startswith("@"):
+            if item[1:] not in sets:
+                raise RuleDefinitionError(f"'{key}' names an unknown set {item!r}")
+            sources.extend(sets[item[1:]])
+        else:
+            sources.append(item)
+    return group(tuple(compile_pattern(s, case_sensitive=case_sensitive) for s in sources))
+
+
+@functools.cache
+def default_rules() -> RuleSet:
+    """The rules shipped with the package (``rules/default.toml``), loaded once."""
+    document = (importlib.resources.files("classifier") / "rules" / "default.toml").read_text(
+        encoding="utf-8"
+    )
+    return load_rules(document, DEFAULT_SOURCE)

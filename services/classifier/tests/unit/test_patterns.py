@@ -1,0 +1,60 @@
+"""Pattern vetting and the literal prefilter: never a false negative, never a slow shape."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from classifier.errors import RuleDefinitionError
+from classifier.patterns import Vocabulary, compile_pattern, fold
+from classifier.rules import default_rules
+
+DEFAULT_PATTERNS = sorted(
+    {
+        p.source
+        for r in default_rules().rules
+        for g in (r.message, r.message_and, r.text, r.traceback, r.unless)
+        for p in g.patterns
+    }
+)
+ALPHABET = st.sampled_from(list("abcdeiklmnorstuy AEIKORST:_.'()[]-0123\nİıſKé错"))
+
+
+@pytest.mark.parametrize(
+    "source", ["(a|aa)*b", "x(a*)*", "x(?:a+){2,9}", "x(?=.*y)", "(?P<g>a)(?P=g)", "x[^y]*z"]
+)
+def test_patterns_that_can_backtrack_badly_are_rejected(source: str) -> None:
+    with pytest.raises(RuleDefinitionError, match="pattern"):
+        compile_pattern(source)
+
+
+def test_every_default_pattern_passes_the_vetting() -> None:
+    for source in DEFAULT_PATTERNS:
+        compile_pattern(source)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(DEFAULT_PATTERNS), st.text(ALPHABET, max_size=80))
+def test_the_prefilter_never_hides_a_match(source: str, text: str) -> None:
+    pattern = compile_pattern(source)
+    present = Vocabulary(set(pattern.needles)).present(fold(text))
+    assert pattern.search(text, present) == (pattern.regex.search(text) is not None)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.sets(st.text(ALPHABET, min_size=1, max_size=6), max_size=30), st.text(ALPHABET, max_size=120)
+)
+def test_the_vocabulary_finds_exactly_the_needles_present(needles: set[str], text: str) -> None:
+    assert Vocabulary(needles).present(text) == {n for n in needles if n in text}
+
+
+@pytest.mark.parametrize("source", ["(?:cuda|hip) out of memory", "\\bxid \\d+\\b", "killed"])
+def test_matching_ignores_case_including_special_unicode_folds(source: str) -> None:
+    pattern = compile_pattern(source)
+    for text in ("CUDA OUT OF MEMORY", "Xid 79", "KİLLED", "\u212aılled"):
+        present = Vocabulary(set(pattern.needles)).present(fold(text))
+        assert pattern.search(text, present) == bool(re.search(source, text, re.IGNORECASE))
