@@ -136,11 +136,12 @@ class JobClient:
         await self.bus.publish(event)
         return job_id
 
-    async def follow(self, job_id: str, *, until_terminal: bool = True) -> AsyncIterator[AnyEvent]:
-        """Yield the job's events from the first, live; stop after a terminal one.
+    async def _events(
+        self, job_id: str, idle_timeout: float | None
+    ) -> AsyncIterator[tuple[AnyEvent, int]]:
+        """The job's stored events, then live ones: (event, how many more are stored).
 
-        Stops at a terminal event only when nothing newer is already stored (a retry
-        requested after an abort goes on).
+        Ends when nothing arrives for `idle_timeout` seconds (None: never).
         """
         sub = await self.bus.js.subscribe(
             subjects.job_history(job_id),
@@ -150,17 +151,28 @@ class JobClient:
         )
         try:
             while True:
-                msg = await sub.next_msg(timeout=None)
+                try:
+                    msg = await sub.next_msg(timeout=idle_timeout)
+                except (TimeoutError, NatsTimeout):
+                    return
                 try:
                     event = codec.decode(msg.data)
                 except PermanentError:
                     continue
-                yield event
-                pending = msg.metadata.num_pending if msg.metadata else 0
-                if until_terminal and terminal_status(event) and not pending:
-                    return
+                yield event, (msg.metadata.num_pending if msg.metadata else 0)
         finally:
             await sub.unsubscribe()
+
+    async def follow(self, job_id: str, *, until_terminal: bool = True) -> AsyncIterator[AnyEvent]:
+        """Yield the job's events from the first, live; stop after a terminal one.
+
+        Stops at a terminal event only when nothing newer is already stored (a retry
+        requested after an abort goes on).
+        """
+        async for event, pending in self._events(job_id, None):
+            yield event
+            if until_terminal and terminal_status(event) and not pending:
+                return
 
     async def result(self, job_id: str, timeout: float | None = None) -> JobResult:
         """Wait until the job is COMPLETED, ABORTED or CANCELLED.
@@ -197,26 +209,10 @@ class JobClient:
         if not is_valid_job_id(job_id):
             raise JobNotFoundError(job_id)
         events: list[AnyEvent] = []
-        sub = await self.bus.js.subscribe(
-            subjects.job_history(job_id),
-            ordered_consumer=True,
-            deliver_policy=js_api.DeliverPolicy.ALL,
-            stream=subjects.EVENTS_STREAM,
-        )
-        try:
-            while True:
-                try:
-                    msg = await sub.next_msg(timeout=1.0)
-                except (TimeoutError, NatsTimeout):
-                    break
-                try:
-                    events.append(codec.decode(msg.data))
-                except PermanentError:
-                    continue
-                if not msg.metadata.num_pending:
-                    break
-        finally:
-            await sub.unsubscribe()
+        async for event, pending in self._events(job_id, 1.0):
+            events.append(event)
+            if not pending:
+                break
         if not events:
             raise JobNotFoundError(job_id)
         return events
