@@ -13,7 +13,8 @@ def test_configuration_table_matches_the_settings_classes() -> None:
     text = README.read_text()
     start = text.index("<!-- config-table:start -->") + len("<!-- config-table:start -->")
     table = text[start : text.index("<!-- config-table:end -->")].strip()
-    assert table == markdown_table(), "regenerate: python -m comfy_recovery.settings_doc"
+    hint = "regenerate: python -m comfy_recovery.settings_doc --write README.md"
+    assert table == markdown_table(), hint
 
 
 def test_every_setting_is_documented_with_a_description() -> None:

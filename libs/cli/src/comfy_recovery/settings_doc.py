@@ -104,5 +104,21 @@ def markdown_table() -> str:
     return "\n".join(lines)
 
 
+START, END = "<!-- config-table:start -->", "<!-- config-table:end -->"
+
+
+def rewrite(path: str) -> None:
+    """Replace the table between the markers of a Markdown file."""
+    with open(path) as handle:
+        text = handle.read()
+    head, _, rest = text.partition(START)
+    _, _, tail = rest.partition(END)
+    with open(path, "w") as handle:
+        handle.write(f"{head}{START}\n{markdown_table()}\n{END}{tail}")
+
+
 if __name__ == "__main__":
-    sys.stdout.write(markdown_table() + "\n")
+    if sys.argv[1:2] == ["--write"]:
+        rewrite(sys.argv[2])
+    else:
+        sys.stdout.write(markdown_table() + "\n")

@@ -91,7 +91,8 @@ class Consumer:
         self.spec: ConsumerSpec = CONSUMERS_BY_NAME[durable]
         self.handler = handler
         self.batch_handler = batch_handler
-        self.batch = batch
+        # a pull larger than the durable's max_ack_pending would wait out its whole timeout
+        self.batch = max(1, min(batch, self.spec.max_ack_pending))
         self.fetch_timeout_s = fetch_timeout_s
         self.watchdog_s = watchdog_s
         self._stopping = asyncio.Event()

@@ -1,0 +1,54 @@
+"""What a job has used of its recovery budget, read off its state (pure queries)."""
+
+from __future__ import annotations
+
+from contracts.taxonomy import FailureClass, Strategy
+from recovery.job_state import ELSEWHERE, JobState
+
+
+def attempts_used(state: JobState, failure_attempt: int = 0) -> int:
+    """Dispatches made (or decided) in the current budget epoch."""
+    return max(state.attempt, state.planned_attempt, failure_attempt) - state.budget_base
+
+
+def next_attempt(state: JobState, failure_attempt: int = 0) -> int:
+    """The number of the next dispatch (unique per job, so prompt ids never collide)."""
+    return max(state.attempt, state.planned_attempt, failure_attempt) + 1
+
+
+def class_recoveries(state: JobState, failure_class: FailureClass) -> int:
+    """Non-terminal decisions taken for `failure_class` in the current epoch."""
+    return sum(
+        1
+        for step in state.steps
+        if step.epoch == state.epoch and step.failure_class is failure_class and not step.terminal
+    )
+
+
+def step_uses(state: JobState, failure_class: FailureClass, strategy: Strategy) -> int:
+    """How often a chain step (named by its primary strategy) ran for this class."""
+    return sum(
+        1
+        for step in state.steps
+        if step.epoch == state.epoch
+        and step.failure_class is failure_class
+        and step.strategy is strategy
+    )
+
+
+def bad_backends(state: JobState) -> frozenset[str]:
+    """Backends this job must not go back to: they failed it with an "elsewhere" class."""
+    return frozenset(
+        record.backend_id
+        for record in state.failures.values()
+        if record.backend_id is not None and record.retryability in ELSEWHERE
+    )
+
+
+def versions_failed(state: JobState, failure_class: FailureClass) -> frozenset[str]:
+    """ComfyUI versions on which this job already failed with `failure_class`."""
+    return frozenset(
+        record.comfyui_version
+        for record in state.failures.values()
+        if record.failure_class is failure_class and record.comfyui_version is not None
+    )

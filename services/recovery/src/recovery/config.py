@@ -1,0 +1,101 @@
+"""Settings of the recovery service (env prefix ``CR_RECOVERY_``, groups split by ``__``)."""
+
+from __future__ import annotations
+
+import socket
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from contracts.policy import RecoveryPolicy
+from contracts.settings import BusSettings
+from recovery.breaker import BreakerConfig
+from recovery.memory import MemoryModel
+from recovery.strategies.context import Tuning
+
+
+class PolicyDefaults(BaseModel):
+    """The default recovery policy, until the live one in KV overrides it."""
+
+    max_attempts: int = Field(5, ge=1, description="Dispatches per job, the first included")
+    per_class_limits: dict[str, int] = Field(default_factory=dict, description="class → recoveries")
+    deadline_s: float | None = Field(None, description="Seconds from submission (None: none)")
+    allow_degradation: bool = Field(False, description="May resolution be lowered")
+    min_width: int = Field(256, ge=8, description="Smallest width a degraded job may get")
+    min_height: int = Field(256, ge=8, description="Smallest height a degraded job may get")
+    min_steps: int = Field(8, ge=1, description="Fewest sampler steps a degraded job may get")
+    fallback_models: dict[str, list[str]] = Field(
+        default_factory=dict, description="JSON: model → ordered replacements an operator allows"
+    )
+    stall_window_s: float = Field(120.0, gt=0, description="No progress for this long → STALLED")
+
+    def policy(self) -> RecoveryPolicy:
+        """As the shared value object."""
+        return RecoveryPolicy(**self.model_dump())
+
+
+class BreakerSettings(BaseModel):
+    """Circuit breaker thresholds, shared by every instance through KV."""
+
+    failure_threshold: int = Field(3, ge=1, description="Failures in the window that open it")
+    window_s: float = Field(300.0, gt=0, description="Seconds over which failures are counted")
+    open_timeout_s: float = Field(120.0, gt=0, description="Open → half-open after this")
+    half_open_successes: int = Field(2, ge=1, description="Successes that close it again")
+    tick_s: float = Field(5.0, gt=0, description="How often open breakers are checked")
+
+
+class BackoffSettings(BaseModel):
+    """Retry backoff: base * 2**(n-1), ±jitter, capped."""
+
+    base_s: float = Field(2.0, gt=0, description="First retry delay in seconds")
+    cap_s: float = Field(120.0, gt=0, description="Longest retry delay in seconds")
+    jitter: float = Field(0.25, ge=0, lt=1, description="± share of random jitter per delay")
+
+
+class MemorySettings(BaseModel):
+    """The VRAM fit model (see `recovery.memory`)."""
+
+    margin: float = Field(0.15, ge=0, lt=1, description="Headroom kept when fitting a job")
+    usable_fraction: float = Field(0.95, gt=0, le=1, description="Share of VRAM a job may use")
+    fixed_share: float = Field(
+        0.5, ge=0, lt=1, description="Assumed share of the peak that is model weights"
+    )
+    blind_fraction: float = Field(
+        0.5, gt=0, lt=1, description="Work kept when an OOM gives no numbers"
+    )
+
+
+class Settings(BaseSettings):
+    """Everything the recovery service is configured with."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CR_RECOVERY_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    nats: BusSettings = Field(default_factory=BusSettings)
+    instance: str = Field(default_factory=socket.gethostname, description="This instance's name")
+    health_port: int | None = Field(None, description="Port of /healthz, /readyz, /metrics")
+    log_level: str = Field("INFO", description="Log level")
+    snapshot_interval_s: float | None = Field(
+        30.0, description="Seconds between state snapshots in KV (None: replay all at start)"
+    )
+    policy: PolicyDefaults = Field(default_factory=PolicyDefaults)
+    breaker: BreakerSettings = Field(default_factory=BreakerSettings)
+    backoff: BackoffSettings = Field(default_factory=BackoffSettings)
+    memory: MemorySettings = Field(default_factory=MemorySettings)
+
+    def tuning(self) -> Tuning:
+        """The decision knobs as a plain value."""
+        return Tuning(
+            backoff_base_s=self.backoff.base_s,
+            backoff_cap_s=self.backoff.cap_s,
+            jitter=self.backoff.jitter,
+            memory=MemoryModel(**self.memory.model_dump()),
+        )
+
+    def breaker_config(self) -> BreakerConfig:
+        """The breaker thresholds as a plain value."""
+        b = self.breaker
+        return BreakerConfig(
+            b.failure_threshold, b.window_s, b.open_timeout_s, b.half_open_successes
+        )

@@ -1,0 +1,123 @@
+"""``decide``: the pure recovery decision for one classified failure.
+
+No I/O, no clock, no randomness of its own: the state, the failure, the policy, the
+backend inventory, the time and the random generator are all arguments, so the same
+inputs always give the same decision (and its id is derived from the failure's).
+
+Order of the rules:
+
+1. CANCELLED ends the job (terminal, ``cancelled``).
+2. A class that cannot succeed without a human (``retryable`` false, TAXONOMY "no") is
+   aborted on its first occurrence. "Per version" classes go on: they may only move to
+   a backend running another ComfyUI version.
+3. Past the deadline, out of attempts (``max_attempts`` dispatches, the first included)
+   or out of recoveries for this class: abort.
+4. Walk the class's chain (`recovery.chains`); the first step with uses left whose
+   planner applies — whose delay ends before the deadline, and whose backend (when its
+   inventory is known) has every node and model needed — is the decision.
+5. Nothing applies: abort, with the class's message and steps.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from contracts.failure import FailureClassified
+from contracts.policy import RecoveryPolicy
+from contracts.taxonomy import CLASS_INFO, FailureClass, Retryability
+from recovery import budget
+from recovery import policy as policies
+from recovery.chains import CHAINS
+from recovery.decision import Decision
+from recovery.inventory import Inventory
+from recovery.job_state import JobState
+from recovery.strategies import dispatch
+from recovery.strategies.abort import abort
+from recovery.strategies.context import Context, Plan, Tuning
+
+DEFAULT_TUNING = Tuning()
+
+
+def needs_decision(state: JobState, failure: FailureClassified) -> bool:
+    """Idempotency guard: False when this failure already has its decision, or is stale
+    (the job ended, or a later attempt was already decided)."""
+    if failure.event_id in state.decisions or state.terminal:
+        return False
+    return failure.attempt > state.decided_attempt and failure.attempt >= state.attempt
+
+
+def decide(
+    state: JobState,
+    failure: FailureClassified,
+    policy: RecoveryPolicy,
+    inventory: Inventory,
+    now: datetime,
+    rng: random.Random,
+    tuning: Tuning = DEFAULT_TUNING,
+) -> Decision:
+    """The one decision for `failure` of the job in `state` (see the module rules)."""
+    ctx = Context(state, failure, policy, inventory, now, rng, tuning)
+    stop = _stop(ctx)
+    if stop is not None:
+        return abort(ctx, *stop)
+    cls = failure.failure_class
+    for step in CHAINS.get(cls, ()):
+        uses = budget.step_uses(state, cls, step.strategy)
+        if uses >= step.uses:
+            continue
+        plan = step.planner(replace(ctx, uses=uses))
+        if plan is None or _too_late(ctx, plan):
+            continue
+        part = plan.part_size if plan.part_size is not None else state.part_size
+        if not _runnable(ctx, plan, part):
+            continue
+        return dispatch.build(
+            state,
+            answers=failure.event_id,
+            attempt=failure.attempt,
+            now=now,
+            strategy=step.strategy,
+            plan=plan,
+            part=part,
+            failure_class=cls,
+        )
+    return abort(ctx, f"{cls.value}: no recovery applies any more")
+
+
+def _stop(ctx: Context) -> tuple[str, tuple[str, ...]] | None:
+    """Why the job must end before any strategy is tried (None: it may go on)."""
+    cls = ctx.failure.failure_class
+    if cls is FailureClass.CANCELLED:
+        return "cancelled", ()
+    retryability = CLASS_INFO[cls].retryability
+    per_version = retryability is Retryability.PER_VERSION
+    if retryability is Retryability.NO or not (ctx.failure.retryable or per_version):
+        return f"{cls.value}: not retryable without a change by a human", ()
+    deadline = policies.deadline(ctx.policy, ctx.state.submitted_at)
+    if deadline is not None and ctx.now >= deadline:
+        return f"{cls.value}: the job's deadline has passed", ("Raise the job's deadline",)
+    used = budget.attempts_used(ctx.state, ctx.failure.attempt)
+    if used >= ctx.policy.max_attempts:
+        why = f"{cls.value}: all {ctx.policy.max_attempts} attempts are used"
+        return why, ("Raise max_attempts in the job's policy, or retry the job",)
+    limit = policies.class_limit(ctx.policy, cls)
+    if budget.class_recoveries(ctx.state, cls) >= limit:
+        return f"{cls.value}: recovered {limit} time(s) already, the limit for this class", ()
+    return None
+
+
+def _runnable(ctx: Context, plan: Plan, part: int | None) -> bool:
+    """Whether the chosen backend, when its inventory is known, has every node and model
+    the dispatched graphs need (a backend never reported may take a retry)."""
+    view = ctx.inventory.get(plan.backend_hint)
+    if view is None or view.node_classes is None:
+        return True
+    return view.can_run(ctx.needs(plan.workflow, part))
+
+
+def _too_late(ctx: Context, plan: Plan) -> bool:
+    """Whether the plan's delay would end after the job's deadline."""
+    deadline = policies.deadline(ctx.policy, ctx.state.submitted_at)
+    return deadline is not None and ctx.now + timedelta(seconds=plan.delay_s) >= deadline

@@ -1,0 +1,251 @@
+"""Recovery's message handlers: fold the event, decide when asked to, publish, write.
+
+Each reads as one line: fold (the projection) → decide (pure) → publish the decision
+(derived id, causation set) → fold the decision → write the read model → ack (by the
+shared consumer on return).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+import structlog
+
+from contracts.backend import BackendHealth, BackendInventory, BreakerChanged, BreakerState
+from contracts.codec import AnyEvent
+from contracts.consumer import Delivery
+from contracts.envelope import CONTROL_JOB_ID, derive_event_id, utcnow
+from contracts.failure import FailureClassified
+from contracts.job import JobCancelRequested, JobCompleted, JobRetryRequested
+from contracts.readmodel import JobStatus
+from contracts.recovery import QuarantineBackend
+from recovery import breaker as breakers
+from recovery import metrics
+from recovery import policy as policies
+from recovery.adapters.backends import BackendRegistry
+from recovery.adapters.job_store import JobStore
+from recovery.adapters.policy_store import PolicyStore
+from recovery.adapters.snapshots import SnapshotStore
+from recovery.breaker import BACKEND_ATTRIBUTABLE, Breaker
+from recovery.decide import decide, needs_decision
+from recovery.decision import Decision
+from recovery.errors import DomainError, StoreUnavailableError
+from recovery.job_state import JobState
+from recovery.projection import Projection
+from recovery.strategies.context import Tuning
+from recovery.strategies.operator import decide_cancel, decide_manual_retry
+from recovery.view import view_of
+
+log = structlog.get_logger(__name__)
+
+
+class Publisher(Protocol):
+    """What the handlers publish through (`contracts.bus.Bus`)."""
+
+    async def publish(self, event: AnyEvent, *, timeout: float | None = None) -> Any: ...
+
+
+@dataclass
+class Deps:
+    """Everything the handlers use; built once in `app`."""
+
+    bus: Publisher
+    projection: Projection
+    jobs: JobStore
+    backends: BackendRegistry
+    policies: PolicyStore
+    tuning: Tuning
+    source: str
+    clock: Callable[[], datetime] = field(default=utcnow)
+    read_event: Callable[[int], Awaitable[AnyEvent | None]] | None = None
+    snapshots: SnapshotStore | None = None
+
+
+class Handlers:
+    """The events consumer's and the telemetry consumer's handlers."""
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    async def on_event(self, event: AnyEvent, delivery: Delivery | None = None) -> None:
+        """One event of the events stream (job, failure, recovery or control)."""
+        if delivery is not None:
+            await self._catch_up(delivery.stream_seq)
+        await self._on_event(event)
+        if delivery is not None:
+            projection = self.deps.projection
+            projection.seq = max(projection.seq, delivery.stream_seq)
+
+    async def save_snapshot(self) -> None:
+        """Save the states changed since the last snapshot, marked with the folded seq."""
+        store, projection = self.deps.snapshots, self.deps.projection
+        if store is None or not projection.seq:
+            return
+        seq, changed = projection.seq, projection.take_dirty()
+        try:
+            await store.save(changed, seq)
+        except StoreUnavailableError:
+            projection.dirty.update(state.job_id for state in changed)
+            raise
+
+    async def _catch_up(self, seq: int) -> None:
+        """Fold the events before `seq` that another instance sharing the durable consumer
+        handled, so this instance's state is whole before it decides anything."""
+        projection, read = self.deps.projection, self.deps.read_event
+        for missing in range(projection.seq + 1, seq):
+            event = await read(missing) if read is not None else None
+            if event is not None:
+                try:
+                    projection.apply(event)
+                except DomainError as exc:
+                    log.warning("catch_up.skipped", seq=missing, error=str(exc))
+            projection.seq = missing
+
+    async def _on_event(self, event: AnyEvent) -> None:
+        with structlog.contextvars.bound_contextvars(job_id=event.job_id, event_id=event.event_id):
+            match event:
+                case FailureClassified():
+                    await self._on_failure(event)
+                case JobCancelRequested():
+                    await self._on_request(
+                        event, lambda s: decide_cancel(s, event, self.deps.clock())
+                    )
+                case JobRetryRequested():
+                    await self._on_request(
+                        event, lambda s: decide_manual_retry(s, event, self.deps.clock())
+                    )
+                case JobCompleted():
+                    await self._fold(event)
+                    await self._count_success(event)
+                case _:
+                    await self._fold(event)
+
+    async def on_telemetry(self, event: AnyEvent, _delivery: Any = None) -> None:
+        """One backend inventory or health event."""
+        match event:
+            case BackendInventory():
+                await self.deps.backends.record_inventory(event)
+            case BackendHealth():
+                await self.deps.backends.record_health(event)
+            case _:
+                pass
+
+    async def tick_breakers(self) -> None:
+        """Move every open breaker whose timeout has passed to half-open (and say so)."""
+        registry, now = self.deps.backends, self.deps.clock().timestamp()
+        for backend_id in sorted(registry.breakers):
+            await self._change_breaker(backend_id, lambda b: breakers.tick(b, now, registry.config))
+
+    async def _on_failure(self, failure: FailureClassified) -> None:
+        await self._fold(failure)
+        state = self.deps.projection.get(failure.job_id)
+        # Idempotency guard: a failure already answered (redelivered, or replayed at start
+        # together with its decision) or a stale one is not decided again.
+        if not needs_decision(state, failure):
+            log.info("recovery.already_decided_or_stale", attempt=failure.attempt)
+            return
+        await self._count_failure(failure)
+        now = self.deps.clock()
+        decision = decide(
+            state,
+            failure,
+            policies.effective(self.deps.policies.current, state.policy),
+            self.deps.backends.snapshot(now),
+            now,
+            random.Random(failure.event_id),
+            self.deps.tuning,
+        )
+        await self._publish(decision)
+
+    async def _on_request(
+        self,
+        event: JobCancelRequested | JobRetryRequested,
+        answer: Callable[[JobState], Decision | None],
+    ) -> None:
+        await self._fold(event)
+        # Idempotency guard: the operator decisions return None once the request is answered.
+        decision = answer(self.deps.projection.get(event.job_id))
+        if decision is not None:
+            await self._publish(decision)
+
+    async def _publish(self, decision: Decision) -> None:
+        event = decision.to_event(self.deps.source)
+        await self.deps.bus.publish(event)
+        metrics.DECISIONS.labels(decision.strategy.value).inc()
+        log.info(
+            "recovery.decided",
+            strategy=decision.strategy.value,
+            failure_class=decision.failure_class.value if decision.failure_class else None,
+            delay_s=decision.delay_s,
+            terminal=decision.terminal,
+            reason=decision.reason,
+        )
+        await self._fold(event)
+        for action in decision.actions:
+            if isinstance(action, QuarantineBackend):
+                await self._quarantine(action, decision)
+
+    async def _quarantine(self, action: QuarantineBackend, decision: Decision) -> None:
+        at = decision.at.timestamp()
+        await self._change_breaker(
+            action.backend_id,
+            lambda b: breakers.quarantine(b, decision.event_id, at, action.reason),
+        )
+
+    def refresh_gauges(self) -> None:
+        """Set cr_jobs_by_status from the projection's counts."""
+        for status in JobStatus:
+            metrics.JOBS_BY_STATUS.labels(status.value).set(self.deps.projection.counts[status])
+
+    async def _fold(self, event: AnyEvent) -> None:
+        changed = self.deps.projection.apply(event)
+        known = self.deps.projection.jobs.get(event.job_id)
+        for state in changed or ([known] if known is not None else []):
+            await self.deps.jobs.save(view_of(state))
+        self.refresh_gauges()
+
+    async def _count_failure(self, failure: FailureClassified) -> None:
+        if failure.failure_class not in BACKEND_ATTRIBUTABLE or failure.backend_id is None:
+            return
+        at, config = failure.occurred_at.timestamp(), self.deps.backends.config
+        why = failure.failure_class.value
+        await self._change_breaker(
+            failure.backend_id,
+            lambda b: breakers.record_failure(b, failure.event_id, at, config, why),
+        )
+
+    async def _count_success(self, event: JobCompleted) -> None:
+        at, config = event.occurred_at.timestamp(), self.deps.backends.config
+        await self._change_breaker(
+            event.backend_id, lambda b: breakers.record_success(b, event.event_id, at, config)
+        )
+
+    async def _change_breaker(self, backend_id: str, change: Callable[[Breaker], Breaker]) -> None:
+        known = self.deps.backends.breaker(backend_id)
+        if change(known) == known:
+            return  # nothing would change (e.g. a success while closed): no KV round trip
+        before, after = await self.deps.backends.update_breaker(backend_id, change)
+        metrics.BREAKER_STATE.labels(backend_id).set(metrics.BREAKER_LEVEL[after.state])
+        if after.state is before.state:
+            return
+        log.info(
+            "breaker.changed", backend=backend_id, state=after.state.value, reason=after.reason
+        )
+        await self.deps.bus.publish(
+            BreakerChanged(
+                event_id=derive_event_id(after.cause, f"breaker:{backend_id}:{after.state.value}"),
+                job_id=CONTROL_JOB_ID,
+                occurred_at=self.deps.clock(),
+                source=self.deps.source,
+                causation_id=after.cause or None,
+                backend_id=backend_id,
+                state=after.state,
+                previous=before.state,
+                reason=after.reason,
+                failures_in_window=len(before.failures) + int(after.state is BreakerState.OPEN),
+            )
+        )

@@ -1,0 +1,1 @@
+"""Recovery strategies, one module per family; each planner is pure: Context → Plan | None."""

@@ -1,0 +1,93 @@
+"""Turn a plan into a dispatching `Decision`: the diff, the split graphs, the Dispatch."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+
+from contracts.recovery import Dispatch, ParamChange
+from contracts.taxonomy import FailureClass, Strategy
+from recovery import budget
+from recovery.decision import Decision
+from recovery.edits import CLASS_INPUT, PART_PARAM, diff, split_batch
+from recovery.graph import GraphParams, Ref, Workflow, discover, int_at, params_of
+from recovery.job_state import JobState
+from recovery.strategies.context import Plan
+
+
+def param_names(gp: GraphParams) -> dict[Ref, str]:
+    """Input → the parameter name the read model shows for it."""
+    names = {ref: "steps" for ref in gp.steps}
+    names.update({Ref(m.node, m.input): m.input for m in gp.models})
+    for ref, name in ((gp.width, "width"), (gp.height, "height"), (gp.batch, "batch_size")):
+        if ref is not None:
+            names[ref] = name
+    for node in gp.decoders:
+        names[Ref(node, CLASS_INPUT)] = "decoder"
+        names[Ref(node, "tile_size")] = "tile_size"
+    return names
+
+
+def _split_change(
+    gp: GraphParams, batch: int | None, before: int | None, after: int | None
+) -> ParamChange:
+    if after is None or batch is None:
+        note = "run the batch as one prompt again"
+    else:
+        note = (
+            f"run the batch of {batch} as {math.ceil(batch / after)} prompts of {after}; "
+            "LatentFromBatch keeps each image's noise, so together they are the same batch"
+        )
+    return ParamChange(
+        node=gp.latent or "",
+        input="batch_size",
+        before=before,
+        after=after,
+        param=PART_PARAM,
+        note=note,
+    )
+
+
+def build(
+    state: JobState,
+    *,
+    answers: str,
+    attempt: int,
+    now: datetime,
+    strategy: Strategy,
+    plan: Plan,
+    part: int | None,
+    failure_class: FailureClass | None = None,
+) -> Decision:
+    """A decision that dispatches `plan`'s graph (split by `part`) as the next attempt."""
+    base: Workflow = state.workflow
+    new = plan.workflow if plan.workflow is not None else base
+    gp = discover(new, state.bindings)
+    batch = int_at(new, gp.batch)
+    changes = diff(base, new, param_names(gp), plan.notes)
+    if part != state.part_size:
+        changes.append(_split_change(gp, batch, state.part_size, part))
+    dispatch = Dispatch(
+        attempt=budget.next_attempt(state, attempt),
+        workflows=split_batch(new, gp.latent, batch, part),
+        params=params_of(new, gp, part),
+        backend_hint=plan.backend_hint,
+        exclude_backends=list(plan.exclude),
+        require_version_other_than=plan.require_version_other_than,
+        require_device_other_than=plan.require_device_other_than,
+        not_before=now + timedelta(seconds=plan.delay_s) if plan.delay_s > 0 else None,
+        resume=plan.resume,
+    )
+    return Decision(
+        job_id=state.job_id,
+        answers=answers,
+        attempt=attempt,
+        at=now,
+        strategy=strategy,
+        strategies=plan.strategies,
+        actions=(*plan.actions, dispatch),
+        changes=tuple(changes),
+        failure_class=failure_class,
+        delay_s=plan.delay_s,
+        reason=plan.reason,
+    )

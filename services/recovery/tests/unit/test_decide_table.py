@@ -1,0 +1,284 @@
+"""decide() per TAXONOMY.md class: the first decision, then how each chain goes on."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from contracts.job import FailureEvidence
+from contracts.policy import RecoveryPolicy
+from contracts.recovery import Abort, Dispatch, Interrupt, QuarantineBackend, UploadInput
+from contracts.taxonomy import FailureClass, Strategy
+from recovery.decide import decide, needs_decision
+from recovery.decision import Decision
+from recovery.job_state import JobState
+from services.recovery.tests.builders import (
+    T0,
+    backend,
+    classified,
+    dispatched,
+    failed,
+    failed_state,
+    fold,
+    inventory,
+    rng,
+    sd15,
+    validation_error,
+)
+
+C = FailureClass
+S = Strategy
+FARM = inventory(
+    backend("gpu-a"),
+    backend("gpu-b"),
+    backend("gpu-c", version="0.34.0", device="rocm", device_name="AMD MI300X"),
+)
+CLAMPABLE = FailureEvidence(
+    surface="validation",
+    node_errors=[
+        validation_error("5", "width", "value_bigger_than_max", 20000, min=16, max=16384, step=8)
+    ],
+)
+EXTRA: dict[FailureClass, dict[str, Any]] = {
+    C.MODEL_MISSING: {
+        "features": {"model_name": "v1-5-pruned-emaonly.safetensors", "node_id": "4"}
+    },
+    C.MODEL_CORRUPT: {
+        "features": {"model_name": "v1-5-pruned-emaonly.safetensors", "node_id": "4"}
+    },
+    C.NODE_MISSING: {"features": {"node_class": "KSampler"}},
+    C.INVALID_PARAMETERS: {"evidence": CLAMPABLE, "features": {"clampable": True}},
+}
+FIRST: dict[FailureClass, tuple[Strategy, str | None]] = {
+    C.GPU_OOM: (S.FREE_VRAM, "gpu-a"),
+    C.HOST_OOM: (S.REROUTE, "gpu-b"),
+    C.DISK_FULL: (S.REROUTE, "gpu-b"),
+    C.GPU_FAULT: (S.QUARANTINE_BACKEND, "gpu-b"),
+    C.BACKEND_UNSUPPORTED: (S.REROUTE, "gpu-c"),
+    C.BACKEND_WEDGED: (S.QUARANTINE_BACKEND, "gpu-b"),
+    C.BACKEND_UNREACHABLE: (S.RETRY, "gpu-a"),
+    C.BACKEND_ERROR: (S.RETRY, "gpu-a"),
+    C.EXTERNAL_SERVICE_ERROR: (S.RETRY, "gpu-a"),
+    C.TIMEOUT: (S.RESUME, "gpu-a"),
+    C.STALLED: (S.INTERRUPT, "gpu-a"),
+    C.INTERRUPTED: (S.RESUME, "gpu-a"),
+    C.MODEL_MISSING: (S.REROUTE, "gpu-b"),
+    C.MODEL_CORRUPT: (S.REROUTE, "gpu-b"),
+    C.MODEL_INCOMPATIBLE: (S.REROUTE, "gpu-c"),
+    C.NODE_MISSING: (S.REROUTE, "gpu-b"),
+    C.DEPENDENCY_MISSING: (S.REROUTE, "gpu-c"),
+    C.INPUT_MISSING: (S.RE_UPLOAD_INPUT, "gpu-a"),
+    C.INVALID_WORKFLOW: (S.ABORT, None),
+    C.INVALID_PARAMETERS: (S.CLAMP_PARAMS, "gpu-a"),
+    C.NODE_EXECUTION_ERROR: (S.ABORT, None),
+    C.PERMISSION_DENIED: (S.ABORT, None),
+    C.OUTPUT_MISSING: (S.RESUME, "gpu-a"),
+    C.CANCELLED: (S.CANCEL, None),
+    C.UNKNOWN: (S.RETRY, "gpu-a"),
+}
+
+
+def first(cls: FailureClass, policy: RecoveryPolicy | None = None) -> tuple[JobState, Decision]:
+    failure = classified(cls, **EXTRA.get(cls, {}))
+    graph = sd15(width=20000) if cls is C.INVALID_PARAMETERS else sd15()
+    state = failed_state(failure, graph, inputs=("cat.png",))
+    return state, decide(state, failure, policy or RecoveryPolicy(), FARM, T0, rng())
+
+
+def again(state: JobState, decision: Decision, cls: FailureClass) -> tuple[JobState, Decision]:
+    """Apply `decision`, dispatch its attempt where it said, and fail it with `cls`."""
+    dispatch = decision.actions[-1]
+    assert isinstance(dispatch, Dispatch)
+    where = dispatch.backend_hint or "gpu-a"
+    n = dispatch.attempt
+    failure = classified(cls, attempt=n, backend_id=where, **EXTRA.get(cls, {}))
+    state = fold(
+        decision.to_event("test"),
+        dispatched(attempt=n, backend_id=where),
+        failed(attempt=n, backend_id=where),
+        failure,
+        state=state,
+    )
+    return state, decide(state, failure, RecoveryPolicy(), FARM, T0 + timedelta(seconds=n), rng(n))
+
+
+def test_every_class_has_a_row() -> None:
+    assert set(FIRST) == set(FailureClass)
+
+
+@pytest.mark.parametrize("cls", list(FailureClass))
+def test_first_decision_of_each_class(cls: FailureClass) -> None:
+    _, decision = first(cls)
+    strategy, where = FIRST[cls]
+    assert decision.strategy is strategy, decision.reason
+    assert decision.failure_class is cls
+    last = decision.actions[-1]
+    if where is None:
+        assert decision.terminal and isinstance(last, Abort)
+        assert last.user_message and last.reason
+    else:
+        assert not decision.terminal and isinstance(last, Dispatch)
+        assert last.backend_hint == where
+        assert last.attempt == 2
+
+
+@pytest.mark.parametrize("cls", [C.INVALID_WORKFLOW, C.NODE_EXECUTION_ERROR, C.PERMISSION_DENIED])
+def test_non_retryable_classes_abort_on_first_occurrence_with_steps(cls: FailureClass) -> None:
+    _, decision = first(cls)
+    abort = decision.actions[-1]
+    assert isinstance(abort, Abort) and abort.actionable_steps
+    assert "not retryable" in abort.reason
+
+
+def test_a_non_retryable_verdict_of_the_classifier_is_trusted() -> None:
+    failure = classified(C.INVALID_PARAMETERS, retryable=False, features={"clampable": False})
+    state = failed_state(failure, sd15())
+    assert decide(state, failure, RecoveryPolicy(), FARM, T0, rng()).terminal
+
+
+def test_per_version_class_aborts_when_no_other_version_exists() -> None:
+    failure = classified(C.MODEL_INCOMPATIBLE, features={"comfyui_version": "0.33.0"})
+    state = failed_state(failure, sd15())
+    decision = decide(
+        state, failure, RecoveryPolicy(), inventory(backend("gpu-a"), backend("gpu-b")), T0, rng()
+    )
+    assert decision.terminal
+
+
+def test_per_version_reroute_requires_another_version() -> None:
+    _, decision = first(C.DEPENDENCY_MISSING)
+    dispatch = decision.actions[-1]
+    assert isinstance(dispatch, Dispatch)
+    assert dispatch.require_version_other_than == "0.33.0"
+    assert "gpu-a" in dispatch.exclude_backends
+
+
+def test_backend_unsupported_goes_to_another_device_type() -> None:
+    _, decision = first(C.BACKEND_UNSUPPORTED)
+    dispatch = decision.actions[-1]
+    assert isinstance(dispatch, Dispatch) and dispatch.require_device_other_than == "cuda"
+
+
+def test_gpu_fault_quarantines_before_dispatching_elsewhere() -> None:
+    _, decision = first(C.GPU_FAULT)
+    assert isinstance(decision.actions[0], QuarantineBackend)
+    assert decision.actions[0].backend_id == "gpu-a"
+
+
+def test_wedged_backend_is_quarantined_with_a_restart_request() -> None:
+    _, decision = first(C.BACKEND_WEDGED)
+    quarantine = decision.actions[0]
+    assert isinstance(quarantine, QuarantineBackend) and quarantine.restart_requested
+
+
+def test_stalled_prompt_is_interrupted_by_id_then_resumed_on_the_same_backend() -> None:
+    _, decision = first(C.STALLED)
+    interrupt, dispatch = decision.actions
+    assert interrupt == Interrupt(
+        backend_id="gpu-a", prompt_id="job-1-p1-0", reason=interrupt.reason
+    )
+    assert isinstance(dispatch, Dispatch) and dispatch.resume
+
+
+def test_a_stall_that_repeats_is_handled_as_a_wedged_backend() -> None:
+    state, decision = first(C.STALLED)
+    _, second = again(state, decision, C.STALLED)
+    assert second.strategy is S.QUARANTINE_BACKEND
+    assert second.actions[-1].backend_hint == "gpu-b"  # type: ignore[union-attr]
+
+
+def test_input_missing_uploads_the_held_input_then_runs_again_once() -> None:
+    state, decision = first(C.INPUT_MISSING)
+    assert decision.actions[0] == UploadInput(name="cat.png")
+    _, second = again(state, decision, C.INPUT_MISSING)
+    assert second.terminal
+
+
+def test_clamp_brings_the_value_inside_the_schema_range() -> None:
+    _, decision = first(C.INVALID_PARAMETERS)
+    dispatch = decision.actions[-1]
+    assert isinstance(dispatch, Dispatch)
+    assert dispatch.workflows[0]["5"]["inputs"]["width"] == 16384
+    assert (decision.changes[0].before, decision.changes[0].after) == (20000, 16384)
+
+
+def test_unreachable_backend_is_retried_with_backoff_then_rerouted() -> None:
+    state, one = first(C.BACKEND_UNREACHABLE)
+    state, two = again(state, one, C.BACKEND_UNREACHABLE)
+    _, three = again(state, two, C.BACKEND_UNREACHABLE)
+    assert [one.strategy, two.strategy, three.strategy] == [S.RETRY, S.RETRY, S.REROUTE]
+    assert 1.5 <= one.delay_s <= 2.5 and 3.0 <= two.delay_s <= 5.0
+    dispatch = one.actions[-1]
+    assert isinstance(dispatch, Dispatch) and dispatch.not_before == T0 + timedelta(
+        seconds=one.delay_s
+    )
+
+
+def test_unknown_is_retried_exactly_once() -> None:
+    state, one = first(C.UNKNOWN)
+    _, two = again(state, one, C.UNKNOWN)
+    assert (one.strategy, two.strategy) == (S.RETRY, S.ABORT)
+
+
+def test_output_missing_reruns_only_the_output_nodes_once() -> None:
+    state, one = first(C.OUTPUT_MISSING)
+    assert [(c.node, c.input) for c in one.changes] == [("9", "filename_prefix")]
+    _, two = again(state, one, C.OUTPUT_MISSING)
+    assert two.terminal
+
+
+def test_the_attempt_budget_ends_the_job_after_max_attempts_dispatches() -> None:
+    policy = RecoveryPolicy(max_attempts=2)
+    state, one = first(C.EXTERNAL_SERVICE_ERROR, policy)
+    assert not one.terminal
+    dispatch = one.actions[-1]
+    assert isinstance(dispatch, Dispatch)
+    failure = classified(C.EXTERNAL_SERVICE_ERROR, attempt=2)
+    state = fold(one.to_event("t"), dispatched(attempt=2), failed(attempt=2), failure, state=state)
+    last = decide(state, failure, policy, FARM, T0, rng())
+    assert last.terminal and "2 attempts" in last.reason
+
+
+def test_the_deadline_stops_the_job() -> None:
+    failure = classified(C.BACKEND_ERROR)
+    state = failed_state(failure, sd15())
+    late = T0 + timedelta(seconds=61)
+    decision = decide(state, failure, RecoveryPolicy(deadline_s=60), FARM, late, rng())
+    assert decision.terminal and "deadline" in decision.reason
+
+
+def test_a_retry_whose_delay_would_pass_the_deadline_is_not_taken() -> None:
+    failure = classified(C.EXTERNAL_SERVICE_ERROR)
+    state = failed_state(failure, sd15())
+    decision = decide(state, failure, RecoveryPolicy(deadline_s=1.0), FARM, T0, rng())
+    assert decision.terminal
+
+
+def test_per_class_limit_from_the_policy_is_obeyed() -> None:
+    policy = RecoveryPolicy(per_class_limits={"BACKEND_ERROR": 0})
+    _, decision = first(C.BACKEND_ERROR, policy)
+    assert decision.terminal and "limit" in decision.reason
+
+
+def test_the_decision_id_is_derived_from_the_failure_so_it_never_differs() -> None:
+    state, one = first(C.BACKEND_ERROR)
+    failure = classified(C.BACKEND_ERROR, **EXTRA.get(C.BACKEND_ERROR, {}))
+    repeat = decide(state, failure, RecoveryPolicy(), FARM, T0, rng())
+    assert one.event_id == repeat.event_id and one.to_event("x") == repeat.to_event("x")
+
+
+def test_an_answered_failure_needs_no_new_decision() -> None:
+    state, decision = first(C.BACKEND_ERROR)
+    failure = classified(C.BACKEND_ERROR)
+    after = fold(decision.to_event("t"), state=state)
+    assert needs_decision(state, failure)
+    assert not needs_decision(after, failure)
+
+
+def test_a_second_failure_of_an_attempt_already_answered_is_stale() -> None:
+    state, decision = first(C.BACKEND_ERROR)
+    after = fold(decision.to_event("t"), state=state)
+    other_part = classified(C.BACKEND_ERROR, event_id="second-part")
+    assert not needs_decision(fold(other_part, state=after), other_part)
