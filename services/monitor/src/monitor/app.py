@@ -10,18 +10,16 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import httpx
-from nats.errors import TimeoutError as NatsTimeout
-from nats.js import api as js_api
 
-from contracts import codec, subjects
+from contracts import subjects
 from contracts.backends import parse_backends
 from contracts.bus import Bus
 from contracts.codec import AnyEvent
 from contracts.consumer import Consumer, Delivery
-from contracts.errors import PermanentError
 from contracts.job import JobDispatched
 from contracts.runtime import Service, configure_logging, serve
 from monitor.adapters.comfy import ComfyReader
+from monitor.adapters.ledger import Ledger
 from monitor.adapters.nvml import NvmlProbe, load_pynvml
 from monitor.config import Settings
 from monitor.follower import Follower
@@ -37,7 +35,7 @@ REBUILD_SUBJECTS = (
 )
 
 
-async def rebuild(bus: Bus, watches: WatchSet) -> int:
+async def rebuild(ledger: Ledger, watches: WatchSet) -> int:
     """Fold every stored dispatch, outcome and interrupt into `watches`; returns the count.
 
     The fold is a set difference (dispatched minus finished), so reading the four subjects
@@ -45,25 +43,10 @@ async def rebuild(bus: Bus, watches: WatchSet) -> int:
     """
     count = 0
     for subject in REBUILD_SUBJECTS:
-        sub = await bus.js.subscribe(
-            subject,
-            ordered_consumer=True,
-            stream=subjects.EVENTS_STREAM,
-            deliver_policy=js_api.DeliverPolicy.ALL,
-        )
-        try:
-            while True:
-                try:
-                    msg = await sub.next_msg(timeout=1.0)
-                except (NatsTimeout, TimeoutError):
-                    break
-                with contextlib.suppress(PermanentError):
-                    watches.apply(codec.decode(msg.data), time.monotonic())
+        async with contextlib.aclosing(ledger.replay(subject)) as events:
+            async for event in events:
+                watches.apply(event, time.monotonic())
                 count += 1
-                if not msg.metadata.num_pending:
-                    break
-        finally:
-            await sub.unsubscribe()
     return count
 
 
@@ -88,8 +71,8 @@ async def build(bus: Bus, settings: Settings) -> Service:
         return Service(tasks=[gpu_task(bus, settings)])
     refs = parse_backends(settings.comfyui_urls)
     http = httpx.AsyncClient(timeout=httpx.Timeout(settings.http_timeout_s, connect=3.0))
-    watches, out = WatchSet(), Publisher(bus)
-    await rebuild(bus, watches)
+    watches, out, ledger = WatchSet(), Publisher(bus), Ledger(bus)
+    await rebuild(ledger, watches)
     followers: dict[str, Follower] = {}
     telemetry: list[Telemetry] = []
     for ref in refs:
@@ -99,6 +82,7 @@ async def build(bus: Bus, settings: Settings) -> Service:
             reader,
             watches,
             out,
+            ledger,
             progress_per_s=settings.progress_per_s,
             lost_grace_s=settings.lost_grace_s,
             wedge_window_s=settings.wedge_window_s,

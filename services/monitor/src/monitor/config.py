@@ -11,7 +11,11 @@ from contracts.settings import BusSettings
 class Settings(BaseSettings):
     """Everything the monitor reads from the environment."""
 
-    model_config = SettingsConfigDict(env_prefix="CR_MONITOR_", extra="ignore")
+    # populate_by_name: `Settings(comfyui_urls=...)` works too (tests and callers pass
+    # keywords; without it the alias alone is accepted and the keyword is silently dropped)
+    model_config = SettingsConfigDict(
+        env_prefix="CR_MONITOR_", extra="ignore", populate_by_name=True
+    )
 
     nats: BusSettings = Field(default_factory=BusSettings)
     comfyui_urls: str = Field(

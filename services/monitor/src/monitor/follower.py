@@ -4,7 +4,6 @@ stall / timeout / lost / wedged checks of our prompts there."""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from typing import Any
 
@@ -14,7 +13,10 @@ from websockets.exceptions import WebSocketException
 
 from contracts.backends import BackendRef, monitor_client_id
 from contracts.errors import BusUnavailableError
+from contracts.job import FailureEvidence
 from monitor.adapters.comfy import ComfyReader
+from monitor.adapters.ledger import Ledger
+from monitor.checks import BackendPulse, Observation, observe
 from monitor.errors import BackendDownError
 from monitor.publisher import Publisher
 from monitor.translate import (
@@ -23,11 +25,14 @@ from monitor.translate import (
     missing_outputs,
     observation_evidence,
     outcome_of,
+    parse_frame,
+    queue_remaining,
 )
 from monitor.watch import PromptWatch, WatchSet
 
 log = structlog.get_logger(__name__)
 WS_ERRORS = (OSError, asyncio.TimeoutError, WebSocketException)
+LOST = "the backend lost the prompt (restarted?): not queued, running or in history"
 
 
 class Follower:
@@ -39,6 +44,7 @@ class Follower:
         reader: ComfyReader,
         watches: WatchSet,
         out: Publisher,
+        ledger: Ledger,
         *,
         progress_per_s: float,
         lost_grace_s: float,
@@ -48,6 +54,7 @@ class Follower:
         self.reader = reader
         self.watches = watches
         self.out = out
+        self.ledger = ledger
         self.min_progress_gap = 1.0 / progress_per_s if progress_per_s > 0 else 0.0
         self.lost_grace_s = lost_grace_s
         self.wedge_window_s = wedge_window_s
@@ -56,6 +63,8 @@ class Follower:
         self.connected = False
         self.tried = False
         self.last_activity = time.monotonic()
+        self.queue_remaining: int | None = None
+        self.last_running: list[str] = []
         self._lock = asyncio.Lock()
 
     async def run(self) -> None:
@@ -65,24 +74,39 @@ class Follower:
         while True:
             try:
                 async with ws_connect(url, max_size=None, open_timeout=5) as ws:
-                    self.connected, backoff = True, 0.2
-                    log.info("ws.connected", backend=self.ref.id)
+                    self._connected()
+                    backoff = 0.2
                     await self.reconcile()
                     self.tried = True
                     async for frame in ws:
                         if isinstance(frame, str):
-                            await self.on_message(json.loads(frame))
+                            await self.on_message(*parse_frame(frame))
             except WS_ERRORS as exc:
                 log.info("ws.closed", backend=self.ref.id, error=repr(exc)[:200])
             self.connected, self.tried = False, True
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 5.0)
 
-    async def on_message(self, message: dict[str, Any]) -> None:
-        """Handle one websocket text message."""
-        kind, data = message.get("type"), message.get("data") or {}
+    def _connected(self) -> None:
+        self.connected, self.queue_remaining = True, None
+        # what happened while we were not connected says nothing about the queue moving
+        self._moved()
+        log.info("ws.connected", backend=self.ref.id)
+
+    def _moved(self) -> None:
+        """The backend's queue moved, or one of our prompts made progress."""
+        self.last_activity = time.monotonic()
+
+    async def on_message(self, kind: str, data: dict[str, Any]) -> None:
+        """Handle one websocket text message (its type and data)."""
+        if kind == "status":
+            self._queue_status(queue_remaining(data))
+            return
         if kind in ("execution_start", "executing", "progress", "execution_cached"):
-            self.last_activity = time.monotonic()
+            self._moved()
+        if kind == "executing" and "prompt_id" not in data:
+            self._resumed_at(data.get("node"))
+            return
         prompt = self.watches.prompts.get(str(data.get("prompt_id")))
         if prompt is None:
             return
@@ -96,6 +120,24 @@ class Follower:
         elif kind == "progress":
             await self._progress(prompt, data)
 
+    def _queue_status(self, remaining: int | None) -> None:
+        """A shorter queue means a prompt finished: the queue moves (new arrivals do not count)."""
+        if remaining is None:
+            return
+        if self.queue_remaining is not None and remaining < self.queue_remaining:
+            self._moved()
+        self.queue_remaining = remaining
+
+    def _resumed_at(self, node: Any) -> None:
+        """The reduced ``executing`` a new socket gets while its client's job runs (API.md §7):
+        our prompt that /queue lists as running is executing `node`."""
+        if node is None:
+            return
+        for prompt in self.watches.on_backend(self.ref.id):
+            if prompt.listed_running:
+                prompt.running, prompt.node = True, str(node)
+                prompt.last_progress_at = time.monotonic()
+
     async def _progress(self, prompt: PromptWatch, data: dict[str, Any]) -> None:
         now = time.monotonic()
         prompt.running, prompt.last_progress_at = True, now
@@ -108,44 +150,64 @@ class Follower:
                 log.info("progress.dropped", prompt_id=prompt.prompt_id)
 
     async def finish(self, prompt: PromptWatch) -> bool:
-        """Read the prompt's history entry and publish its outcome; False if not final yet."""
+        """Publish the outcome of a finished prompt; whether it has finished (False also when
+        /history cannot be read: that is no answer).
+
+        A publish that fails is retried by the next reconcile (the prompt stays watched).
+        """
         try:
-            entry = await self.reader.history(prompt.prompt_id)
+            return await self._finish(prompt)
         except BackendDownError:
             return False
+
+    async def _finish(self, prompt: PromptWatch) -> bool:
+        """`finish`, but a /history that cannot be read raises `BackendDownError`."""
+        entry = await self.reader.history(prompt.prompt_id)
         outcome = outcome_of(entry) if entry else None
         if outcome is None:
             return False
-        await self.settle(prompt, outcome)
+        try:
+            await self.settle(prompt, outcome)
+        except BusUnavailableError as exc:
+            log.warning("settle.deferred", prompt_id=prompt.prompt_id, error=str(exc))
         return True
 
     async def settle(self, prompt: PromptWatch, outcome: Outcome) -> None:
-        """Publish what a finished prompt means for its attempt."""
+        """Publish what a finished prompt means for its attempt (once, whoever calls first)."""
+        if prompt.done:
+            return
+        evidence = await self._evidence(prompt, outcome)
         async with self._lock:
             attempt = self.watches.attempt_of(prompt)
             if prompt.done or attempt is None:
                 return
             prompt.done = True
-            if outcome.kind == "error":
-                ev = execution_error_evidence(outcome.data, self.version, self.device_type)
-                await self._fail(prompt, ev)
-            elif outcome.kind == "interrupted":
-                await self._fail(prompt, self._interrupted(prompt, outcome))
-            elif missing := missing_outputs(prompt.output_nodes, outcome.outputs):
-                await self._fail(
-                    prompt,
-                    observation_evidence(
-                        "output_missing",
-                        f"output nodes produced nothing: {', '.join(missing)}",
-                        version=self.version,
-                    ),
-                )
-            else:
-                prompt.outputs, prompt.cached = outcome.outputs, outcome.cached
-                await self._maybe_completed(prompt)
+            if evidence is not None:
+                await self._fail(prompt, evidence)
+                return
+            prompt.outputs, prompt.cached = outcome.outputs, outcome.cached
+            await self._maybe_completed(prompt)
 
-    def _interrupted(self, prompt: PromptWatch, outcome: Outcome) -> Any:
+    async def _evidence(self, prompt: PromptWatch, outcome: Outcome) -> FailureEvidence | None:
+        """The failure a finished prompt shows (None: it succeeded as expected)."""
+        if outcome.kind == "error":
+            return execution_error_evidence(outcome.data, self.version, self.device_type)
+        if outcome.kind == "interrupted":
+            return await self._interrupted(prompt, outcome)
+        if missing := missing_outputs(prompt.output_nodes, outcome.outputs):
+            return observation_evidence(
+                "output_missing",
+                f"output nodes produced nothing: {', '.join(missing)}",
+                version=self.version,
+            )
+        return None
+
+    async def _interrupted(self, prompt: PromptWatch, outcome: Outcome) -> FailureEvidence:
         ours = prompt.interrupted_by_us or prompt.prompt_id in self.watches.interrupted
+        if not ours:
+            # our consumer may lag behind the websocket: the stream decides (CANCELLED vs
+            # INTERRUPTED must never be confused)
+            ours = await self.ledger.interrupt_sent(prompt.job_id, prompt.prompt_id)
         return observation_evidence(
             "interrupted",
             "execution was interrupted" + (" at our request" if ours else " by someone else"),
@@ -200,53 +262,41 @@ class Follower:
             return
         try:
             running, pending = await self.reader.queue()
+            if running != self.last_running:
+                self.last_running = running
+                self._moved()
             for prompt in prompts:
-                if await self.finish(prompt):
+                prompt.listed_running = prompt.prompt_id in running
+                if await self.finish(prompt) or prompt.listed_running:
                     continue
-                await self._absent_or_running(prompt, running, pending)
+                if prompt.prompt_id not in pending:
+                    await self._maybe_lost(prompt)
         except BackendDownError as exc:
             log.info("reconcile.backend_down", backend=self.ref.id, error=str(exc))
 
-    async def _absent_or_running(
-        self, prompt: PromptWatch, running: list[str], pending: list[str]
-    ) -> None:
-        if prompt.prompt_id in running:
-            prompt.running = True
-            return
-        absent = prompt.prompt_id not in pending
-        if not absent or time.monotonic() - prompt.dispatched_at <= self.lost_grace_s:
+    async def _maybe_lost(self, prompt: PromptWatch) -> None:
+        """Neither queued, running nor finished: lost, once the grace after dispatch is over.
+
+        Raises:
+            BackendDownError: /history could not be read (then nothing is concluded).
+        """
+        if time.monotonic() - prompt.dispatched_at <= self.lost_grace_s:
             return
         # re-check history: it may have finished between our two reads
-        if await self.finish(prompt):
-            return
-        prompt.done = True
-        lost = "the backend lost the prompt (restarted?): not queued, running or in history"
-        await self._fail(prompt, observation_evidence("prompt_lost", lost, version=self.version))
+        if not await self._finish(prompt):
+            await self._observe(prompt, Observation("prompt_lost", LOST))
 
     async def check(self, now_wall: float) -> None:
         """Deadline, stall and wedge checks of our prompts on this backend."""
         now = time.monotonic()
+        pulse = BackendPulse(self.connected, now - self.last_activity, self.wedge_window_s)
         for prompt in self.watches.on_backend(self.ref.id):
-            if prompt.deadline_at is not None and now_wall > prompt.deadline_at:
-                await self._observe(prompt, "timeout", "the job passed its deadline")
-            elif prompt.running and now - prompt.last_progress_at > prompt.stall_window_s:
-                await self._observe(
-                    prompt,
-                    "stalled",
-                    f"no progress for {prompt.stall_window_s:.0f}s while running",
-                )
-            elif (
-                not prompt.running
-                and now - self.last_activity > self.wedge_window_s
-                and (now - prompt.dispatched_at > self.wedge_window_s)
-            ):
-                await self._observe(
-                    prompt,
-                    "wedged",
-                    f"the backend's queue has not moved for {self.wedge_window_s:.0f}s",
-                )
+            found = observe(prompt, pulse, now, now_wall)
+            if found is not None:
+                await self._observe(prompt, found)
 
-    async def _observe(self, prompt: PromptWatch, observation: str, message: str) -> None:
+    async def _observe(self, prompt: PromptWatch, found: Observation) -> None:
+        node_type = prompt.node_type or await self._node_type(prompt)
         async with self._lock:
             if prompt.done:
                 return
@@ -254,10 +304,19 @@ class Follower:
             await self._fail(
                 prompt,
                 observation_evidence(
-                    observation,
-                    message,
+                    found.kind,
+                    found.message,
                     node_id=prompt.node,
-                    node_type=prompt.node_type,
+                    node_type=node_type,
                     version=self.version,
                 ),
             )
+
+    async def _node_type(self, prompt: PromptWatch) -> str | None:
+        """The class of the node a running prompt is at (ComfyUI's events do not say)."""
+        if prompt.node is None:
+            return None
+        try:
+            return await self.reader.running_class(prompt.prompt_id, prompt.node)
+        except BackendDownError:
+            return None

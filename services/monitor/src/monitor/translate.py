@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -24,17 +25,38 @@ class Outcome:
     data: dict[str, Any] = field(default_factory=dict)
 
 
+def parse_frame(frame: str) -> tuple[str, dict[str, Any]]:
+    """A websocket text frame's type and data; a frame that is not a message gives ("", {})."""
+    try:
+        message = json.loads(frame)
+    except ValueError:
+        return "", {}
+    if not isinstance(message, dict):
+        return "", {}
+    data = message.get("data")
+    return str(message.get("type", "")), data if isinstance(data, dict) else {}
+
+
+def queue_remaining(data: dict[str, Any]) -> int | None:
+    """``queue_remaining`` of a ``status`` message (None when it has none)."""
+    status = data.get("status")
+    info = status.get("exec_info") if isinstance(status, dict) else None
+    remaining = info.get("queue_remaining") if isinstance(info, dict) else None
+    return remaining if isinstance(remaining, int) else None
+
+
 def outputs_of(entry: dict[str, Any]) -> dict[str, list[OutputFile]]:
     """Every file an output node reported (images, gifs, audio, …)."""
     found: dict[str, list[OutputFile]] = {}
-    for node_id, ui in (entry.get("outputs") or {}).items():
+    outputs = entry.get("outputs")
+    for node_id, ui in (outputs if isinstance(outputs, dict) else {}).items():
         files = [
             OutputFile(
                 filename=str(item["filename"]),
                 subfolder=str(item.get("subfolder", "")),
                 type=str(item.get("type", "output")),
             )
-            for items in (ui or {}).values()
+            for items in (ui if isinstance(ui, dict) else {}).values()
             if isinstance(items, list)
             for item in items
             if isinstance(item, dict) and "filename" in item
@@ -43,15 +65,26 @@ def outputs_of(entry: dict[str, Any]) -> dict[str, list[OutputFile]]:
     return found
 
 
+def _messages(status: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The history entry's ``[name, data]`` pairs (anything else is skipped, not fatal)."""
+    raw = status.get("messages")
+    return [
+        (str(m[0]), m[1])
+        for m in (raw if isinstance(raw, list) else [])
+        if isinstance(m, list | tuple) and len(m) == 2 and isinstance(m[1], dict)
+    ]
+
+
 def outcome_of(entry: dict[str, Any]) -> Outcome | None:
     """The outcome in a /history/{id} entry, or None if it is not finished."""
-    status = entry.get("status") or {}
-    messages = status.get("messages") or []
+    raw_status = entry.get("status")
+    status: dict[str, Any] = raw_status if isinstance(raw_status, dict) else {}
+    messages = _messages(status)
     cached = [
         str(n)
         for name, data in messages
         if name == "execution_cached"
-        for n in data.get("nodes", [])
+        for n in data.get("nodes") or []
     ]
     last_name, last_data = messages[-1] if messages else ("", {})
     if status.get("status_str") == "success":

@@ -23,6 +23,9 @@ class PromptWatch:
     stall_window_s: float = 120.0
     output_nodes: list[str] = field(default_factory=list)
     running: bool = False
+    """It started executing: seen on the websocket (execution_start, executing, progress)."""
+    listed_running: bool = False
+    """/queue lists it as running (a dead worker's item stays listed; see `checks`)."""
     last_progress_at: float = 0.0
     node: str | None = None
     node_type: str | None = None

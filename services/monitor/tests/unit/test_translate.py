@@ -67,3 +67,17 @@ def test_interrupted_and_failed_are_told_apart_by_the_last_message() -> None:
 def test_unfinished_entry_has_no_outcome_and_missing_outputs_are_named() -> None:
     assert outcome_of({"status": {"status_str": None, "messages": []}}) is None
     assert missing_outputs(["9", "5"], {"5": []}) == ["9", "5"]
+
+
+def test_a_malformed_history_entry_is_read_as_far_as_it_goes() -> None:
+    entry = {
+        "status": {
+            "status_str": "error",
+            "messages": ["garbage", ["execution_start"], ["execution_error", {"node_id": "3"}]],
+        },
+        "outputs": {"9": None, "10": ["not", "a", "ui"]},
+    }
+    outcome = outcome_of(entry)
+    assert outcome is not None and outcome.kind == "error" and outcome.data == {"node_id": "3"}
+    assert outcome.outputs == {"9": [], "10": []}
+    assert outcome_of({"status": "nonsense"}) is None

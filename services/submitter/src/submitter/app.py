@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -14,12 +15,13 @@ from contracts.bus import Bus
 from contracts.client import JobClient
 from contracts.consumer import Consumer
 from contracts.runtime import Service, configure_logging, serve
+from submitter.adapters.claims import Claims
 from submitter.adapters.comfy import ComfyClient, make_http
 from submitter.adapters.registry import Registry
 from submitter.api.app import create_api, serve_api
 from submitter.api.deps import ApiDeps
 from submitter.config import Settings
-from submitter.dispatcher import Dispatcher
+from submitter.dispatcher import SOURCE, Dispatcher
 from submitter.handlers import Handlers
 
 
@@ -57,10 +59,15 @@ async def build(bus: Bus, settings: Settings) -> Service:
     http = make_http(settings.connect_timeout_s, settings.read_timeout_s, settings.max_connections)
     registry = Registry(refs)
     await registry.start(bus)
+    # a holder that neither posted nor gave up within this is gone (see `Claims`); each
+    # instance has its own holder name, even two in one process
+    stale_after_s = 4 * (settings.connect_timeout_s + settings.read_timeout_s)
+    holder = f"{SOURCE}/{uuid.uuid4().hex[:8]}"
     dispatcher = Dispatcher(
         bus,
         registry,
         {ref.id: ComfyClient(ref, http) for ref in refs},
+        Claims(bus, holder, stale_after_s),
         no_backend_retry_s=settings.no_backend_retry_s,
         no_backend_give_up=settings.no_backend_give_up,
         default_stall_window_s=settings.default_stall_window_s,

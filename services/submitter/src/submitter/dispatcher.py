@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import structlog
-from nats.js.errors import NotFoundError
 
-from contracts import subjects
 from contracts.backends import EXTRA_DATA_KEY, BackendRef, monitor_client_id
 from contracts.bus import Bus
-from contracts.codec import decode
 from contracts.envelope import derive_event_id, prompt_id_for, utcnow
 from contracts.errors import TransientError
 from contracts.job import (
@@ -27,9 +26,11 @@ from contracts.job import (
     JobSubmitted,
 )
 from submitter import evidence
-from submitter.adapters.comfy import ComfyClient
+from submitter.adapters.claims import Claims
+from submitter.adapters.comfy import ComfyClient, PromptReply
+from submitter.adapters.job_log import JobLog
 from submitter.adapters.registry import Registry
-from submitter.errors import ComfyUnreachableError
+from submitter.errors import ComfyReplyError, ComfyUnreachableError
 from submitter.selection import Constraints, choose_backend
 
 log = structlog.get_logger(__name__)
@@ -49,6 +50,11 @@ class Attempt:
     resume: bool = False
     uploads: list[InputAsset] = field(default_factory=list)
 
+    @property
+    def key(self) -> str:
+        """What the attempt's event ids derive from: one attempt, whichever event caused it."""
+        return f"{self.job_id}:{self.attempt}"
+
 
 class Dispatcher:
     """Owns POSTs to ComfyUI; publishes job.dispatched, job.failed and job.interrupt_sent."""
@@ -58,12 +64,15 @@ class Dispatcher:
         bus: Bus,
         registry: Registry,
         clients: dict[str, ComfyClient],
+        claims: Claims,
         *,
         no_backend_retry_s: float,
         no_backend_give_up: int,
         default_stall_window_s: float,
     ) -> None:
         self.bus = bus
+        self.log = JobLog(bus)
+        self.claims = claims
         self.registry = registry
         self.clients = clients
         self.no_backend_retry_s = no_backend_retry_s
@@ -76,31 +85,62 @@ class Dispatcher:
 
     async def submitted_event(self, job_id: str) -> JobSubmitted | None:
         """The job's submission (for its policy and inputs), read straight from the stream."""
-        try:
-            msg = await self.bus.js.get_last_msg(
-                subjects.EVENTS_STREAM, subjects.per_job(subjects.JOB_SUBMITTED, job_id)
-            )
-        except NotFoundError:
-            return None
-        event = decode(msg.data or b"")
-        return event if isinstance(event, JobSubmitted) else None
+        return await self.log.submitted(job_id)
 
     async def dispatch(self, attempt: Attempt, deliveries: int) -> None:
         """Post every part of `attempt` once; publish the outcome as an event.
 
-        Idempotency guard: prompt ids are derived from (job, attempt, part) and looked up on
-        the backend before posting, and every published event id is derived from the cause.
+        Idempotency guard, in three layers: only the holder of the attempt's claim (KV)
+        posts, to the backend the claim names; an attempt already dispatched or failed (in
+        the stream) is not posted again; and prompt ids derive from (job, attempt, part), so
+        the backend is asked for each before it is posted. Event ids derive from the attempt.
 
         Raises:
-            TransientError: dispatch is paused or no backend can take it yet (redelivered).
+            TransientError: dispatch is paused, no backend can take it yet, or another
+                instance holds the claim (the message comes back).
         """
         if self.paused:
             raise TransientError("dispatch paused by emergency stop", retry_after_s=5.0)
+        if await self._done(attempt):
+            return
         view = choose_backend(self.registry.views.values(), attempt.workflows, attempt.constraints)
         if view is None:
             await self._no_backend(attempt, deliveries)
             return
-        client = self._client(view.id)
+        key = prompt_id_for(attempt.job_id, attempt.attempt, 0)
+        backend_id = await self._claim(key, attempt, view.id)
+        # asked again while holding the claim: a holder releases only after publishing
+        if not await self._done(attempt):
+            await self._dispatch_to(self._client(backend_id), attempt)
+        await self.claims.release(key)
+
+    async def _done(self, attempt: Attempt) -> bool:
+        done = await self.log.attempt_done(attempt.job_id, attempt.attempt)
+        if done:
+            log.info("dispatch.already_done", job_id=attempt.job_id, attempt=attempt.attempt)
+        return done
+
+    async def _claim(self, key: str, attempt: Attempt, backend_id: str) -> str:
+        """Hold the attempt's claim; the backend to post to (a taken-over claim keeps its own:
+        the prompt may already be there).
+
+        Raises:
+            TransientError: another instance holds it and may still be posting.
+        """
+        now = time.time()
+        standing = await self.claims.take(key, backend_id, attempt.job_id, attempt.attempt, now)
+        if standing is None:
+            return backend_id
+        if self.claims.may_take_over(standing, now) and await self.claims.take_over(
+            key, standing, now
+        ):
+            claimed = standing.record.backend_id
+            return claimed if claimed in self.clients else backend_id
+        wait = max(1.0, self.claims.stale_after_s / 10)
+        raise TransientError("another submitter instance holds this attempt", wait)
+
+    async def _dispatch_to(self, client: ComfyClient, attempt: Attempt) -> None:
+        backend_id = client.ref.id
         submitted = await self.submitted_event(attempt.job_id)
         expected = list(submitted.expected_outputs) if submitted else []
         try:
@@ -109,13 +149,16 @@ class Dispatcher:
             prompts, failure = await self._post_all(client, attempt, expected)
         except ComfyUnreachableError as exc:
             await self._fail(
-                attempt, view.id, None, evidence.unreachable(exc.exception_type, exc.message)
+                attempt, backend_id, None, evidence.unreachable(exc.exception_type, exc.message)
             )
             return
-        if failure is not None:
-            await self._fail(attempt, view.id, failure[0], failure[1])
+        except ComfyReplyError as exc:
+            await self._fail(attempt, backend_id, None, evidence.http_error(exc.status, exc.body))
             return
-        await self._dispatched(attempt, view.id, prompts, submitted)
+        if failure is not None:
+            await self._fail(attempt, backend_id, failure[0], failure[1])
+            return
+        await self._dispatched(attempt, backend_id, prompts, submitted)
 
     async def _post_all(
         self, client: ComfyClient, attempt: Attempt, expected: list[str]
@@ -129,19 +172,34 @@ class Dispatcher:
                     DispatchedPrompt(prompt_id=prompt_id, part=part, output_nodes=expected)
                 )
                 continue
-            reply = await client.post_prompt(self._body(client.ref, attempt, part, workflow))
-            rejected = evidence.rejected(reply)
+            reply = await self._post(client, self._body(client.ref, attempt, part, workflow))
+            rejected = evidence.rejected(reply) if reply is not None else None
             if rejected is not None:
-                if reply.status == 200:
+                if reply is not None and reply.status == 200:
                     await self._abandon(client, prompt_id)
                 return prompts, (prompt_id, rejected)
-            number = reply.json.get("number") if isinstance(reply.json, dict) else None
+            number = reply.json.get("number") if reply and isinstance(reply.json, dict) else None
             prompts.append(
                 DispatchedPrompt(
                     prompt_id=prompt_id, part=part, number=number, output_nodes=expected
                 )
             )
         return prompts, None
+
+    async def _post(self, client: ComfyClient, body: dict[str, Any]) -> PromptReply | None:
+        """POST /prompt; None when the connection broke but the backend has the prompt.
+
+        Raises:
+            ComfyUnreachableError: the post failed and the backend does not have the prompt.
+        """
+        try:
+            return await client.post_prompt(body)
+        except ComfyUnreachableError:
+            # a reset or read timeout may come after ComfyUI queued it: look before failing
+            with contextlib.suppress(ComfyUnreachableError, ComfyReplyError):
+                if await client.has_prompt(body["prompt_id"]):
+                    return None
+            raise
 
     def _body(
         self, ref: BackendRef, attempt: Attempt, part: int, workflow: dict[str, Any]
@@ -156,9 +214,13 @@ class Dispatcher:
         }
 
     async def _abandon(self, client: ComfyClient, prompt_id: str) -> None:
-        """A partially accepted prompt is a failure: stop it before it burns GPU time."""
-        await client.delete_queued([prompt_id])
-        await client.interrupt(prompt_id)
+        """A partially accepted prompt is a failure: stop it before it burns GPU time.
+
+        Best effort: the rejection is the evidence to report, whatever happens here.
+        """
+        with contextlib.suppress(ComfyUnreachableError, ComfyReplyError):
+            await client.delete_queued([prompt_id])
+            await client.interrupt(prompt_id)
 
     async def _dispatched(
         self,
@@ -173,7 +235,7 @@ class Dispatcher:
             deadline = submitted.occurred_at.timestamp() + policy.deadline_s
         await self.bus.publish(
             JobDispatched(
-                event_id=derive_event_id(attempt.cause_id, "dispatched"),
+                event_id=derive_event_id(attempt.key, "dispatched"),
                 job_id=attempt.job_id,
                 attempt=attempt.attempt,
                 occurred_at=utcnow(),
@@ -197,7 +259,7 @@ class Dispatcher:
     ) -> None:
         await self.bus.publish(
             JobFailed(
-                event_id=derive_event_id(attempt.cause_id, "dispatch-failed"),
+                event_id=derive_event_id(attempt.key, "dispatch-failed"),
                 job_id=attempt.job_id,
                 attempt=attempt.attempt,
                 occurred_at=utcnow(),

@@ -48,11 +48,16 @@ def rejected(reply: PromptReply) -> FailureEvidence | None:
         return _validation(reply, errors, observation="partial_accept")
     if 400 <= reply.status < 500 and isinstance(reply.json, dict):
         return _validation(reply, node_errors_of(reply.json.get("node_errors")))
+    return http_error(reply.status, reply.body)
+
+
+def http_error(status: int, body: str) -> FailureEvidence:
+    """Evidence of an HTTP reply that is neither success nor a validation answer."""
     return FailureEvidence(
         surface="http",
-        http_status=reply.status,
-        body=reply.body[:MAX_BODY],
-        message=(reply.body.strip().splitlines() or [f"HTTP {reply.status}"])[0][:500],
+        http_status=status,
+        body=body[:MAX_BODY],
+        message=(body.strip().splitlines() or [f"HTTP {status}"])[0][:500],
     )
 
 

@@ -23,7 +23,7 @@ from contracts.recovery import (
 )
 from contracts.workflow import apply_params
 from submitter.dispatcher import Attempt, Dispatcher, not_yet
-from submitter.errors import ComfyUnreachableError
+from submitter.errors import ComfyReplyError, ComfyUnreachableError
 from submitter.selection import Constraints
 
 log = structlog.get_logger(__name__)
@@ -118,11 +118,11 @@ class Handlers:
         await self.d.dispatch(attempt, delivery.num_delivered)
 
     async def _best_effort(self, backend_id: str, op: Any) -> None:
-        """An action on a backend that is down is moot: its prompts are gone anyway."""
+        """An action on a backend that is down or broken is moot: its prompts are gone anyway."""
         try:
             await op
-        except ComfyUnreachableError as exc:
-            log.warning("action.backend_unreachable", backend=backend_id, error=str(exc))
+        except (ComfyUnreachableError, ComfyReplyError) as exc:
+            log.warning("action.backend_failed", backend=backend_id, error=str(exc))
 
     async def on_control(self, event: AnyEvent, delivery: Delivery) -> None:
         """Emergency stop: pause dispatch, interrupt and dequeue all our prompts."""
@@ -139,7 +139,7 @@ class Handlers:
         for backend_id, client in self.d.clients.items():
             try:
                 queue = await client.queue()
-            except ComfyUnreachableError:
+            except (ComfyUnreachableError, ComfyReplyError):
                 continue
             for item in queue.get("queue_running", []) + queue.get("queue_pending", []):
                 ours = (item[3] if len(item) > 3 else {}).get(EXTRA_DATA_KEY)

@@ -35,7 +35,7 @@ async def api(bus: Bus, bus_settings: BusSettings) -> AsyncIterator[httpx.AsyncC
         api_port=port,
         api_tokens=TOKEN,
         api_max_body_bytes=200_000,
-    )  # type: ignore[arg-type]
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(run(settings, stop))
     base = f"http://127.0.0.1:{port}"

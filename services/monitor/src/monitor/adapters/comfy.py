@@ -39,12 +39,30 @@ class ComfyReader:
         entry = data.get(prompt_id) if isinstance(data, dict) else None
         return entry if isinstance(entry, dict) else None
 
+    async def _queue_items(self) -> tuple[list[list[Any]], list[list[Any]]]:
+        data = await self._json("/queue")
+        if not isinstance(data, dict):
+            raise BackendDownError("GET /queue: not a JSON object")
+        running, pending = data.get("queue_running"), data.get("queue_pending")
+        if not isinstance(running, list) or not isinstance(pending, list):
+            raise BackendDownError("GET /queue: no queue_running / queue_pending lists")
+        return _items(running), _items(pending)
+
     async def queue(self) -> tuple[list[str], list[str]]:
         """Prompt ids running and pending."""
-        data = await self._json("/queue")
-        running = [str(i[1]) for i in data.get("queue_running", []) if len(i) > 1]
-        pending = [str(i[1]) for i in data.get("queue_pending", []) if len(i) > 1]
-        return running, pending
+        running, pending = await self._queue_items()
+        return [str(i[1]) for i in running], [str(i[1]) for i in pending]
+
+    async def running_class(self, prompt_id: str, node_id: str) -> str | None:
+        """The class_type of node `node_id` of `prompt_id`, if that prompt is running."""
+        running, _ = await self._queue_items()
+        for item in running:
+            graph = item[2] if len(item) > 2 and isinstance(item[2], dict) else {}
+            node = graph.get(node_id)
+            if str(item[1]) == prompt_id and isinstance(node, dict):
+                class_type = node.get("class_type")
+                return class_type if isinstance(class_type, str) else None
+        return None
 
     async def system_stats(self) -> tuple[dict[str, Any], float]:
         """GET /system_stats and its latency in milliseconds."""
@@ -64,6 +82,14 @@ class ComfyReader:
         for folder in folders if isinstance(folders, list) else []:
             response = await self._get(f"/models/{folder}")
             if response.status_code == 200:
-                files = response.json()
+                try:
+                    files = response.json()
+                except ValueError as exc:
+                    raise BackendDownError(f"GET /models/{folder}: not JSON") from exc
                 found[str(folder)] = [str(f) for f in files] if isinstance(files, list) else []
         return found
+
+
+def _items(items: list[Any]) -> list[list[Any]]:
+    """Queue items that have at least [number, prompt_id]."""
+    return [i for i in items if isinstance(i, list) and len(i) > 1]

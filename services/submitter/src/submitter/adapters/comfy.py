@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from contracts.backends import BackendRef
-from submitter.errors import ComfyUnreachableError
+from submitter.errors import ComfyReplyError, ComfyUnreachableError
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,8 @@ def make_http(connect_s: float, read_s: float, max_connections: int) -> httpx.As
 
 
 class ComfyClient:
-    """One backend. Transport failures become `ComfyUnreachableError`; nothing else does."""
+    """One backend. Transport failures become `ComfyUnreachableError`, unexpected replies
+    `ComfyReplyError`; no httpx exception leaves this class."""
 
     def __init__(self, ref: BackendRef, http: httpx.AsyncClient) -> None:
         self.ref = ref
@@ -53,25 +54,36 @@ class ComfyClient:
             parsed = None
         return PromptReply(response.status_code, response.text, parsed)
 
+    async def _json(self, path: str) -> dict[str, Any]:
+        """GET `path`, which must answer 200 with a JSON object."""
+        response = await self._request("GET", path)
+        try:
+            data = response.json() if response.status_code == 200 else None
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise ComfyReplyError(self.ref.id, f"GET {path}", response.status_code, response.text)
+        return data
+
     async def has_prompt(self, prompt_id: str) -> bool:
         """Whether `prompt_id` is queued, running or in history (posted before)."""
-        history = await self._request("GET", f"/history/{prompt_id}")
-        if history.status_code == 200 and history.json():
+        if prompt_id in await self._json(f"/history/{prompt_id}"):
             return True
         return prompt_id in await self.queued_prompt_ids()
 
     async def queue(self) -> dict[str, Any]:
         """GET /queue: running and pending items (5-element arrays)."""
-        response = await self._request("GET", "/queue")
-        response.raise_for_status()
-        data: dict[str, Any] = response.json()
+        data = await self._json("/queue")
+        for key in ("queue_running", "queue_pending"):
+            if not isinstance(data.get(key, []), list):
+                raise ComfyReplyError(self.ref.id, "GET /queue", 200, str(data)[:2000])
         return data
 
     async def queued_prompt_ids(self) -> set[str]:
         """Ids of every running or pending prompt."""
         data = await self.queue()
         items = data.get("queue_running", []) + data.get("queue_pending", [])
-        return {str(item[1]) for item in items if len(item) > 1}
+        return {str(item[1]) for item in items if isinstance(item, list) and len(item) > 1}
 
     async def interrupt(self, prompt_id: str) -> None:
         """Interrupt `prompt_id` if it is running (never the global form)."""
@@ -92,4 +104,7 @@ class ComfyClient:
         files = {"image": (name, base64.b64decode(data_b64), "application/octet-stream")}
         form = {"type": "input", "subfolder": subfolder, "overwrite": "true"}
         response = await self._request("POST", "/upload/image", files=files, data=form)
-        response.raise_for_status()
+        if not response.is_success:
+            raise ComfyReplyError(
+                self.ref.id, "POST /upload/image", response.status_code, response.text
+            )
