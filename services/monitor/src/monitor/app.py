@@ -86,6 +86,7 @@ async def build(bus: Bus, settings: Settings) -> Service:
             progress_per_s=settings.progress_per_s,
             lost_grace_s=settings.lost_grace_s,
             wedge_window_s=settings.wedge_window_s,
+            unreachable_grace_s=settings.unreachable_grace_s,
         )
         followers[ref.id] = follower
         telemetry.append(Telemetry(follower, reader, out, use_stats_for_gpu=True))

@@ -23,11 +23,16 @@ class BackendPulse:
         connected: our websocket to it is open (without it, silence means nothing).
         quiet_s: seconds since its queue last moved or one of our prompts made progress.
         wedge_window_s: silence after which a backend whose queue does not move is wedged.
+        down_s: seconds since our websocket to it dropped (0 while connected).
+        unreachable_grace_s: how long it may stay unreachable before our prompts there are
+            given up (BACKEND_UNREACHABLE), so recovery can move them elsewhere.
     """
 
     connected: bool
     quiet_s: float
     wedge_window_s: float
+    down_s: float = 0.0
+    unreachable_grace_s: float = 30.0
 
 
 def observe(
@@ -48,6 +53,8 @@ def observe(
     """
     if prompt.deadline_at is not None and now_wall > prompt.deadline_at:
         return Observation("timeout", "the job passed its deadline")
+    if not pulse.connected and pulse.down_s > pulse.unreachable_grace_s:
+        return Observation("ws_closed", f"the backend has been unreachable for {pulse.down_s:.0f}s")
     if prompt.running:
         if now - prompt.last_progress_at > prompt.stall_window_s:
             window = prompt.stall_window_s

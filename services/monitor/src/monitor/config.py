@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     inventory_interval_s: float = Field(60.0, description="Seconds between inventory reads")
     reconcile_interval_s: float = Field(10.0, description="Seconds between /history checks")
     check_interval_s: float = Field(1.0, description="Seconds between stall/timeout checks")
+    unreachable_grace_s: float = Field(
+        30.0, description="Backend unreachable this long → our prompts there are given up"
+    )
     wedge_window_s: float = Field(120.0, description="No activity at all → BACKEND_WEDGED")
     lost_grace_s: float = Field(
         3.0, description="Seconds before a prompt absent from queue and history counts as lost"

@@ -49,6 +49,7 @@ class Follower:
         progress_per_s: float,
         lost_grace_s: float,
         wedge_window_s: float,
+        unreachable_grace_s: float = 30.0,
     ) -> None:
         self.ref = ref
         self.reader = reader
@@ -61,6 +62,8 @@ class Follower:
         self.version: str | None = None
         self.device_type: str | None = None
         self.connected = False
+        self.down_since: float | None = None
+        self.unreachable_grace_s = unreachable_grace_s
         self.tried = False
         self.last_activity = time.monotonic()
         self.queue_remaining: int | None = None
@@ -84,11 +87,13 @@ class Follower:
             except WS_ERRORS as exc:
                 log.info("ws.closed", backend=self.ref.id, error=repr(exc)[:200])
             self.connected, self.tried = False, True
+            if self.down_since is None:
+                self.down_since = time.monotonic()
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 5.0)
 
     def _connected(self) -> None:
-        self.connected, self.queue_remaining = True, None
+        self.connected, self.queue_remaining, self.down_since = True, None, None
         # what happened while we were not connected says nothing about the queue moving
         self._moved()
         log.info("ws.connected", backend=self.ref.id)
@@ -289,7 +294,14 @@ class Follower:
     async def check(self, now_wall: float) -> None:
         """Deadline, stall and wedge checks of our prompts on this backend."""
         now = time.monotonic()
-        pulse = BackendPulse(self.connected, now - self.last_activity, self.wedge_window_s)
+        down = 0.0 if self.down_since is None else now - self.down_since
+        pulse = BackendPulse(
+            self.connected,
+            now - self.last_activity,
+            self.wedge_window_s,
+            down,
+            self.unreachable_grace_s,
+        )
         for prompt in self.watches.on_backend(self.ref.id):
             found = observe(prompt, pulse, now, now_wall)
             if found is not None:

@@ -58,3 +58,15 @@ def test_each_prompt_state_gets_the_right_observation(
 def test_a_wedge_says_whether_the_prompt_was_listed_as_running() -> None:
     found = observe(prompt(listed_running=True), SILENT, NOW, WALL)
     assert found is not None and "listed as running" in found.message
+
+
+def test_a_backend_unreachable_past_the_grace_gives_its_prompts_up() -> None:
+    down = BackendPulse(
+        connected=False, quiet_s=5.0, wedge_window_s=120.0, down_s=31.0, unreachable_grace_s=30.0
+    )
+    found = observe(prompt(), down, now=1000.0, now_wall=0.0)
+    assert found is not None and found.kind == "ws_closed"
+    briefly = BackendPulse(
+        connected=False, quiet_s=5.0, wedge_window_s=120.0, down_s=3.0, unreachable_grace_s=30.0
+    )
+    assert observe(prompt(), briefly, now=1000.0, now_wall=0.0) is None
