@@ -249,6 +249,17 @@ def test_the_deadline_stops_the_job() -> None:
     assert decision.terminal and "deadline" in decision.reason
 
 
+def test_an_overdue_job_is_interrupted_by_prompt_id_when_it_is_aborted() -> None:
+    failure = classified(C.TIMEOUT)
+    state = failed_state(failure, sd15())
+    late = T0 + timedelta(seconds=61)
+    decision = decide(state, failure, RecoveryPolicy(deadline_s=60), FARM, late, rng())
+    assert decision.terminal
+    interrupts = [a for a in decision.actions if isinstance(a, Interrupt)]
+    assert interrupts and all(a.prompt_id for a in interrupts)
+    assert S.INTERRUPT in decision.strategies
+
+
 def test_a_retry_whose_delay_would_pass_the_deadline_is_not_taken() -> None:
     failure = classified(C.EXTERNAL_SERVICE_ERROR)
     state = failed_state(failure, sd15())

@@ -15,6 +15,7 @@ from recovery.decision import Decision
 from recovery.strategies import explain
 from recovery.strategies.backend import quarantine_actions
 from recovery.strategies.context import Context
+from recovery.strategies.resume import interrupts
 
 _C = FailureClass
 MESSAGES: Final[Mapping[FailureClass, tuple[str, tuple[str, ...]]]] = {
@@ -110,6 +111,10 @@ MESSAGES: Final[Mapping[FailureClass, tuple[str, tuple[str, ...]]]] = {
 }
 
 
+STILL_RUNNING = frozenset({_C.TIMEOUT, _C.STALLED, _C.BACKEND_WEDGED})
+"""Classes whose prompt may still be queued or running on the backend when we give up."""
+
+
 def abort(ctx: Context, reason: str, steps: tuple[str, ...] = ()) -> Decision:
     """A terminal decision for `ctx`'s failure (quarantining a faulty backend on the way)."""
     cls = ctx.failure.failure_class
@@ -121,8 +126,11 @@ def abort(ctx: Context, reason: str, steps: tuple[str, ...] = ()) -> Decision:
     if cls is _C.GPU_OOM and ctx.policy.allow_degradation:
         own_steps = tuple(s for s in own_steps if "degradation" not in s)
     quarantine = quarantine_actions(ctx) if cls in (_C.GPU_FAULT, _C.BACKEND_WEDGED) else ()
+    # a prompt that may still be queued or running must not go on burning GPU time
+    still_there = interrupts(ctx, f"aborted: {cls}") if cls in STILL_RUNNING else ()
     actions: tuple[Action, ...] = (
         *quarantine,
+        *still_there,
         Abort(
             reason=reason,
             user_message=ctx.failure.user_message or message,
@@ -137,7 +145,11 @@ def abort(ctx: Context, reason: str, steps: tuple[str, ...] = ()) -> Decision:
         attempt=ctx.failure.attempt,
         at=ctx.now,
         strategy=strategy,
-        strategies=(Strategy.QUARANTINE_BACKEND, strategy) if quarantine else (strategy,),
+        strategies=(
+            *((Strategy.QUARANTINE_BACKEND,) if quarantine else ()),
+            *((Strategy.INTERRUPT,) if still_there else ()),
+            strategy,
+        ),
         actions=actions,
         failure_class=cls,
         reason=reason,
