@@ -31,6 +31,8 @@ from monitor.translate import (
 from monitor.watch import PromptWatch, WatchSet
 
 log = structlog.get_logger(__name__)
+DEAF_AFTER_S = 10.0
+"""Our prompt listed as running this long with no websocket message about it: reconnect."""
 WS_ERRORS = (OSError, asyncio.TimeoutError, WebSocketException)
 LOST = "the backend lost the prompt (restarted?): not queued, running or in history"
 
@@ -62,6 +64,8 @@ class Follower:
         self.version: str | None = None
         self.device_type: str | None = None
         self.connected = False
+        self._ws: Any = None
+        self._connected_at = 0.0
         self.down_since: float | None = None
         self.unreachable_grace_s = unreachable_grace_s
         self.tried = False
@@ -77,6 +81,7 @@ class Follower:
         while True:
             try:
                 async with ws_connect(url, max_size=None, open_timeout=5) as ws:
+                    self._ws = ws
                     self._connected()
                     backoff = 0.2
                     await self.reconcile()
@@ -86,7 +91,7 @@ class Follower:
                             await self.on_message(*parse_frame(frame))
             except WS_ERRORS as exc:
                 log.info("ws.closed", backend=self.ref.id, error=repr(exc)[:200])
-            self.connected, self.tried = False, True
+            self.connected, self.tried, self._ws = False, True, None
             if self.down_since is None:
                 self.down_since = time.monotonic()
             await asyncio.sleep(backoff)
@@ -94,6 +99,7 @@ class Follower:
 
     def _connected(self) -> None:
         self.connected, self.queue_remaining, self.down_since = True, None, None
+        self._connected_at = time.monotonic()
         # what happened while we were not connected says nothing about the queue moving
         self._moved()
         log.info("ws.connected", backend=self.ref.id)
@@ -276,8 +282,26 @@ class Follower:
                     continue
                 if prompt.prompt_id not in pending:
                     await self._maybe_lost(prompt)
+            await self._unless_deaf(prompts)
         except BackendDownError as exc:
             log.info("reconcile.backend_down", backend=self.ref.id, error=str(exc))
+
+    async def _unless_deaf(self, prompts: list[PromptWatch]) -> None:
+        """Reconnect when ComfyUI runs our prompt but our socket heard nothing of it.
+
+        A socket opened with our clientId before the old one closed is left deaf by ComfyUI
+        (API.md §7); a fresh connection gets the running node again ("executing" without a
+        prompt id), so a stall can then be told from a dead worker.
+        """
+        now = time.monotonic()
+        deaf = [
+            p
+            for p in prompts
+            if p.listed_running and not p.running and now - p.dispatched_at > DEAF_AFTER_S
+        ]
+        if deaf and self._ws is not None and now - self._connected_at > DEAF_AFTER_S:
+            log.warning("ws.deaf_reconnect", backend=self.ref.id, prompt_id=deaf[0].prompt_id)
+            await self._ws.close()
 
     async def _maybe_lost(self, prompt: PromptWatch) -> None:
         """Neither queued, running nor finished: lost, once the grace after dispatch is over.
