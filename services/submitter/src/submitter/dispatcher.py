@@ -55,6 +55,17 @@ class Attempt:
         """What the attempt's event ids derive from: one attempt, whichever event caused it."""
         return f"{self.job_id}:{self.attempt}"
 
+    def envelope(self, role: str) -> dict[str, Any]:
+        """The envelope of this attempt's event in `role` (id derived from the attempt)."""
+        return {
+            "event_id": derive_event_id(self.key, role),
+            "job_id": self.job_id,
+            "attempt": self.attempt,
+            "occurred_at": utcnow(),
+            "source": SOURCE,
+            "causation_id": self.cause_id,
+        }
+
 
 class Dispatcher:
     """Owns POSTs to ComfyUI; publishes job.dispatched, job.failed and job.interrupt_sent."""
@@ -235,12 +246,7 @@ class Dispatcher:
             deadline = submitted.occurred_at.timestamp() + policy.deadline_s
         await self.bus.publish(
             JobDispatched(
-                event_id=derive_event_id(attempt.key, "dispatched"),
-                job_id=attempt.job_id,
-                attempt=attempt.attempt,
-                occurred_at=utcnow(),
-                source=SOURCE,
-                causation_id=attempt.cause_id,
+                **attempt.envelope("dispatched"),
                 backend_id=backend_id,
                 prompts=prompts,
                 client_id=monitor_client_id(backend_id),
@@ -259,12 +265,7 @@ class Dispatcher:
     ) -> None:
         await self.bus.publish(
             JobFailed(
-                event_id=derive_event_id(attempt.key, "dispatch-failed"),
-                job_id=attempt.job_id,
-                attempt=attempt.attempt,
-                occurred_at=utcnow(),
-                source=SOURCE,
-                causation_id=attempt.cause_id,
+                **attempt.envelope("dispatch-failed"),
                 backend_id=backend_id,
                 prompt_id=prompt_id,
                 evidence=ev,
