@@ -14,6 +14,7 @@ from typing import Any, Final
 
 from msgspec.structs import replace
 
+from contracts import job as job_events
 from contracts.failure import FailureClassified
 from contracts.job import (
     InterruptSent,
@@ -33,18 +34,8 @@ from recovery.graph import bind, discover, params_of
 from recovery.history import close_last_step, history_step
 from recovery.job_state import FailureRecord, JobState, StepRecord
 
-JobEvent = (
-    JobSubmitted
-    | JobDispatched
-    | JobProgressed
-    | JobCompleted
-    | JobFailed
-    | JobCancelRequested
-    | JobRetryRequested
-    | InterruptSent
-    | FailureClassified
-    | RecoveryDecided
-)
+JobEvent = job_events.JobEvent | FailureClassified | RecoveryDecided
+"""Every event about one job (the per-job subjects): what `apply` folds."""
 _S = JobStatus
 TRANSITIONS: Final[Mapping[JobStatus, frozenset[JobStatus]]] = {
     _S.SUBMITTED: frozenset({_S.DISPATCHED, _S.FAILED, _S.ABORTED, _S.CANCELLED}),
