@@ -16,6 +16,10 @@ BENCHES = [
     ("classifier", [sys.executable, "services/classifier/bench/bench_classifier.py"]),
     ("recovery", [sys.executable, "services/recovery/bench/bench_recovery.py"]),
     (
+        "recovery: decision latency at 100 failures/s",
+        [sys.executable, "-m", "tests.bench.decisions"],
+    ),
+    (
         "analytics: projector vs raw clickhouse-connect insert",
         [sys.executable, "services/analytics/bench/bench_projector.py"],
     ),

@@ -1,0 +1,128 @@
+"""Decision latency: job.failed published → recovery.decided received, at a steady rate,
+through the real classifier and recovery services (in-process) on a real nats-server."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from classifier.app import run as run_classifier
+from classifier.config import Settings as ClassifierSettings
+from comfy_recovery.demo import base_workflow
+from comfy_recovery.natsd import NatsServer
+from contracts import (
+    Bus,
+    BusSettings,
+    DispatchedPrompt,
+    FailureEvidence,
+    JobDispatched,
+    JobFailed,
+    JobSubmitted,
+    RecoveryDecided,
+    decode,
+    prompt_id_for,
+    utcnow,
+)
+from contracts import subjects as subj
+from recovery.app import run as run_recovery
+from recovery.config import Settings as RecoverySettings
+
+RATE = 100.0
+N = 400
+OOM = "CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 23.65 GiB total capacity; 20.1 GiB already allocated; 1.02 GiB free; 21.0 GiB reserved in total by PyTorch)"  # noqa: E501
+
+
+def job_events(i: int) -> tuple[JobSubmitted, JobDispatched, JobFailed]:
+    job, at = f"lat-{i}", utcnow()
+    graph = copy.deepcopy(base_workflow())
+    graph["5"]["inputs"]["batch_size"] = 8
+    common = {"job_id": job, "occurred_at": at, "source": "bench"}
+    submitted = JobSubmitted(event_id=f"{job}-s", workflow=graph, **common)  # type: ignore[arg-type]
+    pid = prompt_id_for(job, 1)
+    dispatched = JobDispatched(
+        event_id=f"{job}-d",
+        attempt=1,
+        backend_id="b0",
+        client_id="c",
+        prompts=[DispatchedPrompt(prompt_id=pid)],
+        **common,
+    )  # type: ignore[arg-type]
+    failed = JobFailed(
+        event_id=f"{job}-f",
+        attempt=1,
+        backend_id="b0",
+        prompt_id=pid,
+        evidence=FailureEvidence(
+            surface="execution_error",
+            message=OOM,
+            exception_type="torch.OutOfMemoryError",
+            node_id="3",
+            node_type="KSampler",
+        ),
+        **common,
+    )  # type: ignore[arg-type]
+    return submitted, dispatched, failed
+
+
+async def measure(url: str) -> list[float]:
+    bus_settings = BusSettings(url=url)
+    bus = await Bus.connect(bus_settings)
+    stop = asyncio.Event()
+    services = [
+        asyncio.create_task(run_classifier(ClassifierSettings(nats=bus_settings), stop)),
+        asyncio.create_task(run_recovery(RecoverySettings(nats=bus_settings), stop)),
+    ]
+    sent: dict[str, float] = {}
+    latencies: list[float] = []
+    done = asyncio.Event()
+
+    async def on_decision(msg) -> None:  # type: ignore[no-untyped-def]
+        event = decode(msg.data)
+        if isinstance(event, RecoveryDecided):
+            failed_id = f"{event.job_id}-f"
+            if failed_id in sent:
+                latencies.append(time.perf_counter() - sent.pop(failed_id))
+                if len(latencies) == N:
+                    done.set()
+
+    sub = await bus.nc.subscribe(subj.all_of(subj.RECOVERY_DECIDED), cb=on_decision)
+    batches = [job_events(i) for i in range(N)]
+    for submitted, dispatched, _ in batches:
+        await bus.publish(submitted)
+        await bus.publish(dispatched)
+    await asyncio.sleep(3)  # services up and caught up with the set-up events
+    start = time.perf_counter()
+    for i, (_, _, failed) in enumerate(batches):
+        await asyncio.sleep(max(0.0, start + i / RATE - time.perf_counter()))
+        sent[failed.event_id] = time.perf_counter()
+        await bus.publish(failed)
+    await asyncio.wait_for(done.wait(), 120)
+    await sub.unsubscribe()
+    stop.set()
+    await asyncio.gather(*services)
+    await bus.close()
+    return latencies
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        server = NatsServer(Path(tmp)).start()
+        try:
+            latencies = asyncio.run(measure(server.url))
+        finally:
+            server.stop()
+    ms = sorted(x * 1000 for x in latencies)
+    p99 = ms[int(len(ms) * 0.99) - 1]
+    print(
+        f"decision latency job.failed → recovery.decided at {RATE:.0f} failures/s, "
+        f"{len(ms)} failures (classifier + recovery, real nats-server, sync always):"
+    )
+    print(f"  p50 {statistics.median(ms):7.1f} ms   p99 {p99:7.1f} ms   max {ms[-1]:7.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
