@@ -97,3 +97,13 @@ async def test_transient_error_redelivers_after_delay(bus: Bus) -> None:
     assert calls == [1, 2]
     info = await bus.js.consumer_info(subj.EVENTS_STREAM, subj.DURABLE_CLASSIFIER)
     assert info.num_ack_pending == 0 and info.num_pending == 0
+
+
+async def test_result_returns_when_a_late_event_follows_the_end(bus: Bus) -> None:
+    from contracts import JobClient, JobCompleted, JobProgressed, JobStatus
+
+    common = {"job_id": "late", "attempt": 1, "occurred_at": utcnow(), "source": "test"}
+    await bus.publish(JobCompleted(event_id="late-c", backend_id="b0", prompt_ids=[], **common))
+    await bus.publish(JobProgressed(event_id="late-p", backend_id="b0", prompt_id="p", **common))
+    result = await JobClient(bus).result("late", timeout=10)
+    assert result.status == JobStatus.COMPLETED  # before: waited forever for a later end

@@ -6,11 +6,11 @@ import asyncio
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
+from nats.errors import ConnectionClosedError, NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
-from nats.js import api as js_api
-from nats.js.errors import KeyNotFoundError
+from nats.js.errors import KeyNotFoundError, NotFoundError
 
 from contracts import codec, subjects
 from contracts.bus import Bus
@@ -47,6 +47,8 @@ class JobResult:
     events: list[AnyEvent] = field(default_factory=list)
 
 
+IDLE_POLL_S: Final = (0.02, 0.5)
+"""How often a follower looks for a job's next event while none is stored: first, at most."""
 _JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 
@@ -136,32 +138,48 @@ class JobClient:
         await self.bus.publish(event)
         return job_id
 
-    async def _events(
-        self, job_id: str, idle_timeout: float | None
-    ) -> AsyncIterator[tuple[AnyEvent, int]]:
-        """The job's stored events, then live ones: (event, how many more are stored).
-
-        Ends when nothing arrives for `idle_timeout` seconds (None: never).
-        """
-        sub = await self.bus.js.subscribe(
-            subjects.job_history(job_id),
-            ordered_consumer=True,
-            deliver_policy=js_api.DeliverPolicy.ALL,
-            stream=subjects.EVENTS_STREAM,
-        )
+    async def _next(self, job_id: str, seq: int) -> Any:
+        """The job's first stored message at or after `seq` (a direct get), or None."""
         try:
-            while True:
-                try:
-                    msg = await sub.next_msg(timeout=idle_timeout)
-                except (TimeoutError, NatsTimeout):
+            return await self.bus.js.get_msg(
+                subjects.EVENTS_STREAM,
+                seq=seq,
+                subject=subjects.job_history(job_id),
+                next=True,
+                direct=True,
+            )
+        except NotFoundError:
+            return None
+
+    async def _events(self, job_id: str, *, live: bool) -> AsyncIterator[tuple[AnyEvent, bool]]:
+        """The job's stored events in order, then (if `live`) new ones as they are stored.
+
+        Yields (event, whether a newer event is already stored). Reads by direct get, one
+        message after the other, rather than through an ordered push consumer: those are
+        known to stall silently (nats-io/nats.py#510), which would leave a follower waiting
+        for an event that was stored long ago.
+        """
+        seq, idle = 1, IDLE_POLL_S[0]
+        msg = await self._next(job_id, seq)
+        while True:
+            if msg is None:
+                if not live:
                     return
+                await asyncio.sleep(idle)
+                idle = min(idle * 2, IDLE_POLL_S[1])
                 try:
-                    event = codec.decode(msg.data)
-                except PermanentError:
-                    continue
-                yield event, (msg.metadata.num_pending if msg.metadata else 0)
-        finally:
-            await sub.unsubscribe()
+                    msg = await self._next(job_id, seq)
+                except (NatsTimeout, TimeoutError, ConnectionClosedError, NoRespondersError):
+                    msg = None  # the server is restarting: keep polling
+                continue
+            idle, seq = IDLE_POLL_S[0], int(msg.seq) + 1
+            data = msg.data or b""
+            msg = await self._next(job_id, seq)
+            try:
+                event = codec.decode(data)
+            except PermanentError:
+                continue
+            yield event, msg is not None
 
     async def follow(self, job_id: str, *, until_terminal: bool = True) -> AsyncIterator[AnyEvent]:
         """Yield the job's events from the first, live; stop after a terminal one.
@@ -169,10 +187,18 @@ class JobClient:
         Stops at a terminal event only when nothing newer is already stored (a retry
         requested after an abort goes on).
         """
-        async for event, pending in self._events(job_id, None):
+        async for event, more in self._events(job_id, live=True):
             yield event
-            if until_terminal and terminal_status(event) and not pending:
+            ended = until_terminal and terminal_status(event) is not None
+            if ended and (not more or not await self._reopened_after(job_id, event.event_id)):
                 return
+
+    async def _reopened_after(self, job_id: str, event_id: str) -> bool:
+        """Whether a retry was requested after the event `event_id` (a late progress report
+        or a duplicate outcome after the end does not reopen a job; a retry request does)."""
+        events = await self.history(job_id)
+        index = next((i for i, e in enumerate(events) if e.event_id == event_id), len(events))
+        return any(isinstance(e, JobRetryRequested) for e in events[index + 1 :])
 
     async def result(self, job_id: str, timeout: float | None = None) -> JobResult:
         """Wait until the job is COMPLETED, ABORTED or CANCELLED.
@@ -209,10 +235,8 @@ class JobClient:
         if not is_valid_job_id(job_id):
             raise JobNotFoundError(job_id)
         events: list[AnyEvent] = []
-        async for event, pending in self._events(job_id, 1.0):
+        async for event, _ in self._events(job_id, live=False):
             events.append(event)
-            if not pending:
-                break
         if not events:
             raise JobNotFoundError(job_id)
         return events
