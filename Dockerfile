@@ -39,12 +39,14 @@ COPY services/monitor/pyproject.toml services/monitor/
 COPY services/classifier/pyproject.toml services/classifier/
 COPY services/recovery/pyproject.toml services/recovery/
 COPY services/analytics/pyproject.toml services/analytics/
+COPY tools/comfysim/pyproject.toml tools/comfysim/
 RUN uv sync --locked --no-dev --no-editable --no-install-workspace
 
 # Then the workspace members themselves, installed as wheels (not editable),
 # so that the final stage needs /opt/venv only.
 COPY libs/ libs/
 COPY services/ services/
+COPY tools/ tools/
 RUN uv sync --locked --no-dev --no-editable
 
 

@@ -40,4 +40,4 @@ async def bus(bus_settings: BusSettings) -> AsyncIterator[Bus]:
     await asyncio.sleep(0)
 
 
-pytest_plugins = ["tests.simulator.pytest_plugin"]
+pytest_plugins = ["comfysim.pytest_plugin"]

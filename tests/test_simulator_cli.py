@@ -1,4 +1,4 @@
-"""The simulator as a separate process: `python -m tests.simulator`, as the launcher runs it."""
+"""The simulator as a separate process: `python -m comfysim`, as the launcher runs it."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ from pathlib import Path
 
 import httpx
 
-from tests.simulator.spec import GIB
+from comfysim.spec import GIB
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _start(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.simulator", *args],
+        [sys.executable, "-m", "comfysim", *args],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

@@ -1,6 +1,6 @@
 """Contract test: every captured ComfyUI v0.33 exchange, replayed against the simulator.
 
-Each payload file in /work/shared/comfyui/payloads/ is a case. Its requests are sent again,
+Each payload file in tools/comfysim/src/comfysim/data/payloads/ is a case. Its requests are sent again,
 in the captured order and after the same preconditions (the captures were taken in one pass,
 so some cases depend on the previous ones: README.md of the payloads explains the order).
 Replies must have the captured status, content type, key sets, nesting and value types;
@@ -26,7 +26,7 @@ from typing import Any, Final
 import httpx
 import pytest
 
-from tests.simulator.contract import (
+from comfysim.contract import (
     assert_same_frames,
     assert_same_reply,
     captured_frames,
@@ -34,7 +34,7 @@ from tests.simulator.contract import (
     payload_names,
     send,
 )
-from tests.simulator.contract_replay import (
+from comfysim.contract_replay import (
     CallHandler,
     Live,
     live,
@@ -42,9 +42,9 @@ from tests.simulator.contract_replay import (
     replay_prompt,
     skip_call,
 )
-from tests.simulator.contract_sessions import SESSION_CASES
-from tests.simulator.files import png_bytes
-from tests.simulator.spec import FaultSpec
+from comfysim.contract_sessions import SESSION_CASES
+from comfysim.files import png_bytes
+from comfysim.spec import FaultSpec
 
 NOT_COMPARED: Final = {
     "server_log": "the simulator logs through Python logging; log lines are not part of the API",

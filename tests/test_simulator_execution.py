@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.simulator.testing import (
+from comfysim.testing import (
     Frame,
     SimSession,
     WsRecorder,
@@ -15,9 +15,10 @@ from tests.simulator.testing import (
     wait_history,
     wait_running,
 )
-from tests.simulator.workflows import empty_image, image_chain, tiny, txt2img
+from comfysim.contract import PAYLOADS
+from comfysim.workflows import empty_image, image_chain, tiny, txt2img
 
-CAPTURES = Path("/work/shared/comfyui/payloads")
+CAPTURES = PAYLOADS
 
 
 def _captured_types(name: str, key: str = "websocket") -> list[str]:

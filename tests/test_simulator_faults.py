@@ -10,11 +10,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.simulator.failures import CUDA_ILLEGAL_ACCESS
-from tests.simulator.pytest_plugin import StartSim
-from tests.simulator.spec import FaultSpec, SimBackendSpec
-from tests.simulator.testing import SAFETY_TIMEOUT_S, SimSession, WsRecorder, of_type, wait_history
-from tests.simulator.workflows import tiny, txt2img
+from comfysim.failures import CUDA_ILLEGAL_ACCESS
+from comfysim.pytest_plugin import StartSim
+from comfysim.spec import FaultSpec, SimBackendSpec
+from comfysim.testing import SAFETY_TIMEOUT_S, SimSession, WsRecorder, of_type, wait_history
+from comfysim.workflows import tiny, txt2img
 
 SERVER_ERROR = "500 Internal Server Error\n\nServer got itself in trouble"
 

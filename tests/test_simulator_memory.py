@@ -10,11 +10,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.simulator.memory import GIB, OOM_TIPS, family_of
-from tests.simulator.pytest_plugin import StartSim
-from tests.simulator.spec import SimBackendSpec
-from tests.simulator.testing import Frame, SimSession, WsRecorder
-from tests.simulator.workflows import empty_image, txt2img
+from comfysim.memory import GIB, OOM_TIPS, family_of
+from comfysim.pytest_plugin import StartSim
+from comfysim.spec import SimBackendSpec
+from comfysim.testing import Frame, SimSession, WsRecorder
+from comfysim.workflows import empty_image, txt2img
 
 OOM_TEXT = re.compile(
     r"^CUDA out of memory\. Tried to allocate (?P<req>[\d.]+) GiB \(GPU 0; "
@@ -125,12 +125,12 @@ async def test_2048_square_does_not_fit_12_gib_but_fits_24(
 async def test_whole_image_decode_that_does_not_fit_is_retried_in_tiles(
     gpu24: SimSession, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="tests.simulator.server"):
+    with caplog.at_level(logging.WARNING, logger="comfysim.server"):
         _, frames = await gpu24.run(txt2img(width=2560, height=2560))
     assert _outcome(frames)[0] == "execution_success"
     assert "retrying with tiled VAE decoding" in caplog.text
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="tests.simulator.server"):
+    with caplog.at_level(logging.WARNING, logger="comfysim.server"):
         _, frames = await gpu24.run(
             txt2img(width=2560, height=2560, tiled_decode=True, prefix="sim/tiled")
         )

@@ -7,10 +7,10 @@ from typing import Any
 
 import httpx
 
-from tests.simulator.catalogue import real_object_info
-from tests.simulator.pytest_plugin import StartSim
-from tests.simulator.spec import SimBackendSpec
-from tests.simulator.testing import wait_history
+from comfysim.catalogue import real_object_info
+from comfysim.pytest_plugin import StartSim
+from comfysim.spec import SimBackendSpec
+from comfysim.testing import wait_history
 
 
 def _literal(spec: list[Any]) -> Any:

@@ -9,12 +9,12 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.simulator.contract import load, payload_names
-from tests.simulator.files import png_bytes
-from tests.simulator.pytest_plugin import StartSim
-from tests.simulator.spec import SimBackendSpec
-from tests.simulator.testing import SimSession, wait_history
-from tests.simulator.workflows import tiny, txt2img
+from comfysim.contract import load, payload_names
+from comfysim.files import png_bytes
+from comfysim.pytest_plugin import StartSim
+from comfysim.spec import SimBackendSpec
+from comfysim.testing import SimSession, wait_history
+from comfysim.workflows import tiny, txt2img
 
 SERVER_ERROR = "500 Internal Server Error\n\nServer got itself in trouble"
 VALIDATION_CASES = [n for n in payload_names() if n.startswith("02") and "request" in load(n)]

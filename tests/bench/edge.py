@@ -22,9 +22,9 @@ from monitor.app import run as run_monitor
 from monitor.config import Settings as MonitorSettings
 from submitter.app import run as run_submitter
 from submitter.config import Settings as SubmitterSettings
-from tests.simulator import SimBackendSpec, SimCluster
-from tests.simulator.testing import WsRecorder, submit_and_wait
-from tests.simulator.workflows import txt2img
+from comfysim import SimBackendSpec, SimCluster
+from comfysim.testing import WsRecorder, submit_and_wait
+from comfysim.workflows import txt2img
 
 N = 40
 WARMUP = 3

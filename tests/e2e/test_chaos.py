@@ -13,7 +13,7 @@ import pytest
 from comfy_recovery.demo import base_workflow
 from contracts import JobDispatched, JobStatus, RecoveryDecided
 from contracts.readmodel import TERMINAL
-from tests.simulator import FaultSpec, SimBackendSpec
+from comfysim import FaultSpec, SimBackendSpec
 from tests.support.natsd import NatsServer
 from tests.support.system import running_system
 

@@ -12,7 +12,7 @@ import pytest
 from comfy_recovery.demo import base_workflow
 from contracts import JobStatus
 from contracts.codec import type_tag
-from tests.simulator import SimBackendSpec
+from comfysim import SimBackendSpec
 from tests.support.natsd import NatsServer
 from tests.support.system import running_system
 

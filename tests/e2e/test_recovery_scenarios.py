@@ -23,7 +23,7 @@ from contracts import (
     RecoveryPolicy,
     Strategy,
 )
-from tests.simulator import FaultSpec, SimBackendSpec
+from comfysim import FaultSpec, SimBackendSpec
 from tests.support.natsd import NatsServer
 from tests.support.system import System, running_system
 

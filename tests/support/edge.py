@@ -44,8 +44,8 @@ from monitor.app import run as run_monitor
 from monitor.config import Settings as MonitorSettings
 from submitter.app import run as run_submitter
 from submitter.config import Settings as SubmitterSettings
-from tests.simulator import SimBackendSpec, SimCluster
-from tests.simulator.workflows import txt2img
+from comfysim import SimBackendSpec, SimCluster
+from comfysim.workflows import txt2img
 
 QUIET_S: Final = 1.0
 """After an outcome: several checks and reconciles, so a stray second event would show."""

@@ -19,7 +19,7 @@ from comfy_recovery.natsd import free_port
 from comfy_recovery.stack import Stack, StackConfig
 from contracts import BusSettings, JobClient
 from contracts.bus import Bus
-from tests.simulator import SimBackendSpec, SimCluster
+from comfysim import SimBackendSpec, SimCluster
 from tests.support.cleanup import purge_everything
 
 FAST_ENV = {

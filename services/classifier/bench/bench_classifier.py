@@ -29,8 +29,8 @@ FIELDS = ("surface", "exception_type", "message", "node_type", "validation_type"
 
 
 def corpus_path() -> Path:
-    """<root>/shared/corpus/errors.jsonl beside the repository <root>/main."""
-    return Path(__file__).resolve().parents[3].parent / "shared" / "corpus" / "errors.jsonl"
+    """The vendored corpus: services/classifier/corpus/errors.jsonl."""
+    return Path(__file__).resolve().parents[1] / "corpus" / "errors.jsonl"
 
 
 def load_evidence() -> list[FailureEvidence]:

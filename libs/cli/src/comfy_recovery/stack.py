@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import os
 import signal
@@ -43,13 +44,17 @@ class StackConfig:
         )
 
 
-def repo_root() -> Path | None:
-    """The checkout holding ``tests/simulator`` (cwd or above, or beside this package)."""
-    candidates = [Path.cwd(), *Path.cwd().parents, *Path(__file__).resolve().parents]
-    for path in candidates:
-        if (path / "tests" / "simulator" / "__main__.py").exists():
-            return path
-    return None
+SIMULATOR_MODULE = "comfysim"
+MISSING_SIMULATOR = (
+    "no CR_COMFYUI_URLS given and the ComfyUI simulator is not installed: "
+    "set CR_COMFYUI_URLS=id=http://host:8188,... or install it (`make install`, or "
+    "`pip install ./tools/comfysim`)"
+)
+
+
+def simulator_installed() -> bool:
+    """Whether the development simulator package can be started."""
+    return importlib.util.find_spec(SIMULATOR_MODULE) is not None
 
 
 class Stack:
@@ -122,16 +127,14 @@ class Stack:
         return env
 
     async def _start_simulator(self) -> str:
-        root = repo_root()
-        if root is None:
-            raise RuntimeError("no CR_COMFYUI_URLS given and the simulator (tests/) is not here")
+        if not simulator_installed():
+            raise RuntimeError(MISSING_SIMULATOR)
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "tests.simulator",
+            SIMULATOR_MODULE,
             "--backends",
             str(self.config.simulator_backends),
-            cwd=root,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,

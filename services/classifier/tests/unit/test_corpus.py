@@ -15,18 +15,14 @@ from contracts.taxonomy import CLASS_INFO, FailureClass
 
 
 def _corpus_path() -> Path:
-    """<root>/shared/corpus/errors.jsonl, where the repository is <root>/main."""
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        if (parent / "services").is_dir() and (parent / "libs").is_dir():
-            return parent.parent / "shared" / "corpus" / "errors.jsonl"
-    raise AssertionError(f"repository root not found above {here}")
+    """The vendored corpus: services/classifier/corpus/errors.jsonl."""
+    return Path(__file__).resolve().parents[2] / "corpus" / "errors.jsonl"
 
 
 def _load() -> list[dict[str, Any]]:
     path = _corpus_path()
     if not path.is_file():
-        pytest.fail(f"corpus missing: {path} (clone shared/ beside the repository)")
+        pytest.fail(f"corpus missing: {path}")
     return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
 
 

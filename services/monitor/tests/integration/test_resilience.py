@@ -18,7 +18,7 @@ import pytest
 from comfy_recovery.natsd import free_port
 from contracts import BackendHealth, Bus, BusSettings, JobCompleted, JobFailed, JobProgressed
 from contracts import subjects as subj
-from tests.simulator import FaultSpec, SimBackend, SimBackendSpec
+from comfysim import FaultSpec, SimBackend, SimBackendSpec
 from tests.support.edge import (
     Edge,
     last_health,

@@ -21,7 +21,7 @@ from contracts import (
     prompt_id_for,
     utcnow,
 )
-from tests.simulator import FaultSpec, SimBackend, SimBackendSpec
+from comfysim import FaultSpec, SimBackend, SimBackendSpec
 from tests.support.edge import OUTCOMES, Edge, running_edge, wait_for, workflow
 
 pytestmark = pytest.mark.integration

@@ -26,8 +26,8 @@ from contracts import (
 )
 from contracts import subjects as subj
 from submitter.adapters.claims import ClaimRecord
-from tests.simulator import FaultSpec, SimBackend, SimBackendSpec
-from tests.simulator.middleware import SERVER_ERROR_TEXT
+from comfysim import FaultSpec, SimBackend, SimBackendSpec
+from comfysim.middleware import SERVER_ERROR_TEXT
 from tests.support.edge import (
     Edge,
     running_edge,
