@@ -1,6 +1,6 @@
 """Contract test: every captured ComfyUI v0.33 exchange, replayed against the simulator.
 
-Each payload file in tools/comfysim/src/comfysim/data/payloads/ is a case. Its requests are sent again,
+Each payload file in comfysim/data/payloads/ is a case. Its requests are sent again,
 in the captured order and after the same preconditions (the captures were taken in one pass,
 so some cases depend on the previous ones: README.md of the payloads explains the order).
 Replies must have the captured status, content type, key sets, nesting and value types;

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
+from comfysim.contract import PAYLOADS
 from comfysim.testing import (
     Frame,
     SimSession,
@@ -15,7 +15,6 @@ from comfysim.testing import (
     wait_history,
     wait_running,
 )
-from comfysim.contract import PAYLOADS
 from comfysim.workflows import empty_image, image_chain, tiny, txt2img
 
 CAPTURES = PAYLOADS

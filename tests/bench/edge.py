@@ -17,14 +17,14 @@ from typing import Any
 import httpx
 
 from comfy_recovery.natsd import NatsServer
+from comfysim import SimBackendSpec, SimCluster
+from comfysim.testing import WsRecorder, submit_and_wait
+from comfysim.workflows import txt2img
 from contracts import BusSettings, JobClient, JobStatus
 from monitor.app import run as run_monitor
 from monitor.config import Settings as MonitorSettings
 from submitter.app import run as run_submitter
 from submitter.config import Settings as SubmitterSettings
-from comfysim import SimBackendSpec, SimCluster
-from comfysim.testing import WsRecorder, submit_and_wait
-from comfysim.workflows import txt2img
 
 N = 40
 WARMUP = 3

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from comfy_recovery.demo import base_workflow
+from comfysim import FaultSpec, SimBackendSpec
 from contracts import JobDispatched, JobStatus, RecoveryDecided
 from contracts.readmodel import TERMINAL
-from comfysim import FaultSpec, SimBackendSpec
 from tests.support.natsd import NatsServer
 from tests.support.system import running_system
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from comfy_recovery.demo import base_workflow
+from comfysim import SimBackendSpec
 from contracts import JobStatus
 from contracts.codec import type_tag
-from comfysim import SimBackendSpec
 from tests.support.natsd import NatsServer
 from tests.support.system import running_system
 

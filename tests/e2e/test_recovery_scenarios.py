@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from comfy_recovery.demo import base_workflow
+from comfysim import FaultSpec, SimBackendSpec
 from contracts import (
     Dispatch,
     FailureClass,
@@ -23,7 +24,6 @@ from contracts import (
     RecoveryPolicy,
     Strategy,
 )
-from comfysim import FaultSpec, SimBackendSpec
 from tests.support.natsd import NatsServer
 from tests.support.system import System, running_system
 

@@ -26,6 +26,8 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js.errors import KeyNotFoundError, NotFoundError
 
 from comfy_recovery.natsd import free_port
+from comfysim import SimBackendSpec, SimCluster
+from comfysim.workflows import txt2img
 from contracts import (
     AnyEvent,
     BackendHealth,
@@ -44,8 +46,6 @@ from monitor.app import run as run_monitor
 from monitor.config import Settings as MonitorSettings
 from submitter.app import run as run_submitter
 from submitter.config import Settings as SubmitterSettings
-from comfysim import SimBackendSpec, SimCluster
-from comfysim.workflows import txt2img
 
 QUIET_S: Final = 1.0
 """After an outcome: several checks and reconciles, so a stray second event would show."""

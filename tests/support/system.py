@@ -17,9 +17,9 @@ import httpx
 
 from comfy_recovery.natsd import free_port
 from comfy_recovery.stack import Stack, StackConfig
+from comfysim import SimBackendSpec, SimCluster
 from contracts import BusSettings, JobClient
 from contracts.bus import Bus
-from comfysim import SimBackendSpec, SimCluster
 from tests.support.cleanup import purge_everything
 
 FAST_ENV = {

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from comfy_recovery.natsd import free_port
+from comfysim import FaultSpec, SimBackend, SimBackendSpec
 from contracts import BackendHealth, Bus, BusSettings, JobCompleted, JobFailed, JobProgressed
 from contracts import subjects as subj
-from comfysim import FaultSpec, SimBackend, SimBackendSpec
 from tests.support.edge import (
     Edge,
     last_health,

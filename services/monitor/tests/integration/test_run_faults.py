@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from comfysim import FaultSpec, SimBackend, SimBackendSpec
 from contracts import (
     Bus,
     BusSettings,
@@ -21,7 +22,6 @@ from contracts import (
     prompt_id_for,
     utcnow,
 )
-from comfysim import FaultSpec, SimBackend, SimBackendSpec
 from tests.support.edge import OUTCOMES, Edge, running_edge, wait_for, workflow
 
 pytestmark = pytest.mark.integration

@@ -12,6 +12,8 @@ import msgspec
 import pytest
 from nats.js.errors import KeyNotFoundError
 
+from comfysim import FaultSpec, SimBackend, SimBackendSpec
+from comfysim.middleware import SERVER_ERROR_TEXT
 from contracts import (
     Bus,
     BusSettings,
@@ -26,8 +28,6 @@ from contracts import (
 )
 from contracts import subjects as subj
 from submitter.adapters.claims import ClaimRecord
-from comfysim import FaultSpec, SimBackend, SimBackendSpec
-from comfysim.middleware import SERVER_ERROR_TEXT
 from tests.support.edge import (
     Edge,
     running_edge,
