@@ -143,7 +143,19 @@ def _completed(state: JobState, e: JobCompleted) -> JobState:
 def _failed(state: JobState, e: JobFailed) -> JobState:
     if _stale(state, e.attempt) or state.status is _S.FAILED:
         return state
-    return _move(state, _S.FAILED)
+    # An attempt refused at dispatch (validation, unreachable backend) was an attempt all
+    # the same: its number is used, so the next dispatch (even a manual retry) takes the
+    # one after it, and status shows it as made.
+    tried = state.backends_tried
+    if e.backend_id is not None and e.backend_id not in tried:
+        tried = (*tried, e.backend_id)
+    return _move(
+        state,
+        _S.FAILED,
+        attempt=max(state.attempt, e.attempt),
+        planned_attempt=max(state.planned_attempt, e.attempt),
+        backends_tried=tried,
+    )
 
 
 def _classified(state: JobState, e: FailureClassified) -> JobState:
