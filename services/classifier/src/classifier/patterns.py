@@ -4,24 +4,17 @@ from __future__ import annotations
 
 import functools
 import re
-import re._casefix as _casefix  # noqa: I001 - CPython's own parser; stable across 3.11.x
-import re._constants as _c
-import re._parser as _p
 from dataclasses import dataclass
 from typing import Any, Final
 
 from classifier.errors import RuleDefinitionError
+from classifier.regexshape import UNBOUNDED, CharClass, Group, Literal, Look, Node, Repeat, parse
 
 MAX_PATTERN_LEN: Final = 1000
 MAX_WIDE_REPEAT: Final = 500
 MAX_NEEDLE: Final = 40
 PRESENT_CACHE: Final = 1024
-_REPEATS: Final = (_c.MAX_REPEAT, _c.MIN_REPEAT, _c.POSSESSIVE_REPEAT)
-_NARROW_CATEGORIES: Final = (_c.CATEGORY_DIGIT, _c.CATEGORY_SPACE)
 _FOLD_FIXES: Final = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s"})
-_SPECIAL_CASES: Final = frozenset(
-    [*_casefix._EXTRA_CASES, *(c for cs in _casefix._EXTRA_CASES.values() for c in cs), 0x130]
-)
 
 
 def fold(text: str) -> str:
@@ -129,107 +122,106 @@ def compile_pattern(source: str, *, case_sensitive: bool = False) -> Pattern:
         raise RuleDefinitionError(f"pattern longer than {MAX_PATTERN_LEN} characters")
     flags = 0 if case_sensitive else re.IGNORECASE
     try:
-        parsed = _p.parse(source, flags)
         regex = re.compile(source, flags)
     except (re.error, OverflowError, RecursionError) as exc:
         raise RuleDefinitionError(f"invalid pattern {source!r}: {exc}") from exc
-    items = list(parsed)
-    _vet(items, source)
-    return Pattern(source, regex, frozenset(n.lower()[:MAX_NEEDLE] for n in _needles(items)))
+    try:
+        tree = parse(source)
+    except RecursionError as exc:
+        raise RuleDefinitionError(f"pattern {source!r} nests too deeply") from exc
+    _vet(tree, source)
+    return Pattern(source, regex, frozenset(n.lower()[:MAX_NEEDLE] for n in _needles(tree)))
 
 
-def _vet(items: list[Any], source: str) -> None:
-    if items and items[0][0] in _REPEATS and items[0][1][1] > 1:
+def _vet(tree: Group, source: str) -> None:
+    first = tree.alternatives[0][:1] if len(tree.alternatives) == 1 else ()
+    if first and isinstance(first[0], Repeat) and _wide_high(first[0]):
         raise RuleDefinitionError(
             f"pattern {source!r} starts with a repeat; anchor it on a literal"
         )
-    wide = _walk(items, source, inside_repeat=False)
+    wide = _walk(tree, source, inside_repeat=False)
     if wide > 1:
         raise RuleDefinitionError(
             f"pattern {source!r} has {wide} wide repeats (like [^x]{{0,80}}); one at most"
         )
 
 
-def _walk(items: list[Any], source: str, *, inside_repeat: bool) -> int:
+def _wide_high(node: Repeat) -> bool:
+    return node.high == UNBOUNDED or node.high > 1
+
+
+def _walk(node: Node, source: str, *, inside_repeat: bool) -> int:
     """Reject backtracking hazards; return the number of wide repeats found."""
-    wide = 0
-    for op, av in items:
-        if op in (_c.GROUPREF, _c.GROUPREF_EXISTS):
-            raise RuleDefinitionError(f"pattern {source!r} uses a back-reference")
-        if op in _REPEATS:
-            wide += _check_repeat(av, source, inside_repeat)
-        elif op == _c.SUBPATTERN:
-            wide += _walk(list(av[3]), source, inside_repeat=inside_repeat)
-        elif op == _c.BRANCH:
-            wide += max(_walk(list(b), source, inside_repeat=inside_repeat) for b in av[1])
-        elif op in (_c.ASSERT, _c.ASSERT_NOT) and _has_repeat(list(av[1])):
-            raise RuleDefinitionError(f"pattern {source!r} repeats inside a look-around")
-    return wide
+    if isinstance(node, Repeat):
+        return _check_repeat(node, source, inside_repeat)
+    if isinstance(node, Group):
+        return max(
+            sum(_walk(item, source, inside_repeat=inside_repeat) for item in branch)
+            for branch in node.alternatives
+        )
+    if isinstance(node, Look) and _has_repeat(node.body):
+        raise RuleDefinitionError(f"pattern {source!r} repeats inside a look-around")
+    return 0
 
 
-def _check_repeat(av: Any, source: str, inside_repeat: bool) -> int:
-    high, body = av[1], list(av[2])
-    if high <= 1:
-        return _walk(body, source, inside_repeat=inside_repeat)
-    if inside_repeat or _has_repeat(body):
+def _check_repeat(node: Repeat, source: str, inside_repeat: bool) -> int:
+    if not _wide_high(node):
+        return _walk(node.body, source, inside_repeat=inside_repeat)
+    if inside_repeat or _has_repeat(node.body):
         raise RuleDefinitionError(f"pattern {source!r} nests repeats")
-    if _is_narrow(body):
+    if _is_narrow(node.body):
         return 0
-    if high == _c.MAXREPEAT or high > MAX_WIDE_REPEAT:
+    if node.high == UNBOUNDED or node.high > MAX_WIDE_REPEAT:
         raise RuleDefinitionError(
             f"pattern {source!r}: bound repeats of wide classes, e.g. [^\\n]{{0,{MAX_WIDE_REPEAT}}}"
         )
     return 1
 
 
-def _has_repeat(items: list[Any]) -> bool:
-    for op, av in items:
-        if op in _REPEATS and av[1] > 1:
-            return True
-        if op == _c.SUBPATTERN and _has_repeat(list(av[3])):
-            return True
-        if op == _c.BRANCH and any(_has_repeat(list(b)) for b in av[1]):
-            return True
+def _has_repeat(node: Node) -> bool:
+    if isinstance(node, Repeat):
+        return _wide_high(node) or _has_repeat(node.body)
+    if isinstance(node, Group):
+        return any(_has_repeat(item) for branch in node.alternatives for item in branch)
+    if isinstance(node, Look):
+        return _has_repeat(node.body)
     return False
 
 
-def _is_narrow(body: list[Any]) -> bool:
+def _is_narrow(body: Node) -> bool:
     """A single literal, digit or space class: repeating it cannot backtrack far."""
-    if len(body) != 1:
-        return False
-    op, av = body[0]
-    if op == _c.LITERAL:
-        return True
-    if op != _c.IN:
-        return False
-    return all(
-        (o == _c.CATEGORY and a in _NARROW_CATEGORIES) or (o == _c.LITERAL and not chr(a).isalpha())
-        for o, a in av
-    )
+    while (
+        isinstance(body, Group) and len(body.alternatives) == 1 and len(body.alternatives[0]) == 1
+    ):
+        body = body.alternatives[0][0]
+    return isinstance(body, Literal) or (isinstance(body, CharClass) and body.narrow)
 
 
-def _needles(items: list[Any]) -> tuple[str, ...]:
+def _needles(group: Group) -> tuple[str, ...]:
     """Literal strings of which at least one must occur wherever the pattern matches."""
+    alternatives = [_sequence_needles(branch) for branch in group.alternatives]
+    if all(alternatives):
+        return tuple(n for alt in alternatives for n in alt)
+    return ()
+
+
+def _sequence_needles(items: tuple[Node, ...]) -> tuple[str, ...]:
     best: tuple[str, ...] = ()
     run: list[str] = []
-    for op, av in [*items, (None, None)]:
-        if op == _c.LITERAL and _foldable(av):
-            run.append(chr(av))
+    for item in [*items, None]:
+        if isinstance(item, Literal) and _foldable(item.char):
+            run.append(item.char)
             continue
         best = _better(best, ("".join(run),) if len(run) >= 3 else ())
         run = []
-        if op == _c.BRANCH:
-            alternatives = [_needles(list(b)) for b in av[1]]
-            if all(alternatives):
-                best = _better(best, tuple(n for alt in alternatives for n in alt))
-        elif op == _c.SUBPATTERN:
-            best = _better(best, _needles(list(av[3])))
+        if isinstance(item, Group):
+            best = _better(best, _needles(item))
     return best
 
 
-def _foldable(code: int) -> bool:
-    """A literal `fold` keeps findable: ASCII, or without IGNORECASE's special equivalents."""
-    return code < 128 or (code not in _SPECIAL_CASES and len(chr(code).lower()) == 1)
+def _foldable(char: str) -> bool:
+    """A literal `fold` keeps findable: ASCII, or a character without case (CJK, digits)."""
+    return char.isascii() or char.lower() == char.upper() == char
 
 
 def _better(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:

@@ -24,7 +24,12 @@ ALPHABET = st.sampled_from(list("abcdeiklmnorstuy AEIKORST:_.'()[]-0123\nİıſK
 
 
 @pytest.mark.parametrize(
-    "source", ["(a|aa)*b", "x(a*)*", "x(?:a+){2,9}", "x(?=.*y)", "(?P<g>a)(?P=g)", "x[^y]*z"]
+    "source",
+    [
+        *("(a|aa)*b", "x(a*)*", "x(?:a+){2,9}", "x(?=.*y)", "(?P<g>a)(?P=g)", "x[^y]*z"),
+        *("(a)x\\1", "(a)?(?(1)b|c)", "ab(?#comment)", "(?x)a b", "x(?:[^y]{0,9}z){2,3}"),
+        *("x[^y]{0,9}z[^y]{0,9}", "(" * 400 + "a" + ")" * 400, "a{0,9}{2}"),
+    ],
 )
 def test_patterns_that_can_backtrack_badly_are_rejected(source: str) -> None:
     with pytest.raises(RuleDefinitionError, match="pattern"):
@@ -58,3 +63,19 @@ def test_matching_ignores_case_including_special_unicode_folds(source: str) -> N
     for text in ("CUDA OUT OF MEMORY", "Xid 79", "KİLLED", "\u212aılled"):
         present = Vocabulary(set(pattern.needles)).present(fold(text))
         assert pattern.search(text, present) == bool(re.search(source, text, re.IGNORECASE))
+
+
+@pytest.mark.parametrize(
+    ("source", "needles"),
+    [
+        ("out of memory", {"out of memory"}),
+        ("(?:cuda|hip) out of memory", {" out of memory"}),
+        ("errno 1[01]1", {"errno 1"}),
+        ("abc?d|wxyz", set()),  # "ab" is too short to filter on
+        ("(?:refused|reset) by peer", {" by peer"}),
+        ("积极拒绝", {"积极拒绝"}),
+        ("x\\d+ (?:alpha|be)", set()),
+    ],
+)
+def test_needles_are_literals_every_match_contains(source: str, needles: set[str]) -> None:
+    assert compile_pattern(source).needles == frozenset(needles)
