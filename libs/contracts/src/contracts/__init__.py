@@ -22,8 +22,10 @@ from contracts.envelope import (
 from contracts.errors import (
     BusUnavailableError,
     ContractsError,
+    JobNotEligibleError,
     JobNotFoundError,
     PermanentError,
+    SubmitRefusedError,
     TransientError,
     UndecodableEventError,
 )
@@ -60,7 +62,7 @@ from contracts.recovery import (
 )
 from contracts.settings import BusSettings
 from contracts.taxonomy import CLASS_INFO, FailureClass, Retryability, Severity, Strategy
-from contracts.workflow import InvalidWorkflowError, validate_workflow
+from contracts.workflow import InvalidWorkflowError, WorkflowTooLargeError, validate_workflow
 
 __all__ = [
     "CLASS_INFO",
@@ -98,6 +100,7 @@ __all__ = [
     "JobCompleted",
     "JobDispatched",
     "JobFailed",
+    "JobNotEligibleError",
     "JobNotFoundError",
     "JobProgressed",
     "JobResult",
@@ -127,5 +130,7 @@ __all__ = [
     "subject_for",
     "terminal_status",
     "utcnow",
+    "SubmitRefusedError",
+    "WorkflowTooLargeError",
     "validate_workflow",
 ]

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+import msgspec
 from nats.errors import ConnectionClosedError, NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.errors import KeyNotFoundError, NotFoundError
@@ -16,8 +17,14 @@ from contracts import codec, subjects
 from contracts.bus import Bus
 from contracts.codec import AnyEvent
 from contracts.control import DispatchResumed, EmergencyStopRequested
-from contracts.envelope import CONTROL_JOB_ID, new_event_id, utcnow
-from contracts.errors import JobNotFoundError, PermanentError
+from contracts.eligibility import cancel_refusal, retry_refusal
+from contracts.envelope import CONTROL_JOB_ID, derive_event_id, new_event_id, utcnow
+from contracts.errors import (
+    JobNotEligibleError,
+    JobNotFoundError,
+    PermanentError,
+    SubmitRefusedError,
+)
 from contracts.job import (
     Binding,
     InputAsset,
@@ -30,7 +37,7 @@ from contracts.policy import RecoveryPolicy
 from contracts.readmodel import JobStatus, JobView, decode_view
 from contracts.recovery import Abort, RecoveryDecided
 from contracts.settings import BusSettings
-from contracts.workflow import validate_workflow
+from contracts.workflow import check_size, resolve_bindings, submission_limit, validate_workflow
 
 
 @dataclass
@@ -50,6 +57,8 @@ class JobResult:
 IDLE_POLL_S: Final = (0.02, 0.5)
 """How often a follower looks for a job's next event while none is stored: first, at most."""
 _JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+SUBMITTED_ROLE: Final = "submitted"
+"""A job's submission event id is ``derive_event_id(job_id, SUBMITTED_ROLE)``: one per job."""
 
 
 def is_valid_job_id(job_id: str) -> bool:
@@ -73,7 +82,7 @@ class JobClient:
 
     Example:
         async with await JobClient.connect(BusSettings()) as client:
-            job_id = await client.submit(workflow, params={"width": 768})
+            job_id = await client.submit(workflow, params={"5.width": 768})
             result = await client.result(job_id, timeout=600)
     """
 
@@ -114,29 +123,82 @@ class JobClient:
     ) -> str:
         """Submit a workflow (API format) and return its job id.
 
+        Every parameter must land somewhere: a ``bindings`` entry, or a name of the form
+        ``NODE.INPUT`` (``{"5.width": 1024}``); see `contracts.workflow.resolve_bindings`.
+
+        Idempotent per job id: the event id derives from the job id, so submitting again
+        after an error (the first publish may have been stored after all) never makes a
+        second ``job.submitted``. Given the id of a job that was submitted with the same
+        content, it returns that id; with other content, it refuses.
+
         Raises:
-            InvalidWorkflowError: the graph is malformed (node and input named).
-            BusUnavailableError: the event could not be stored.
+            InvalidWorkflowError: the graph is malformed, or a parameter or binding cannot
+                apply (parameter, node and input named).
+            WorkflowTooLargeError: the submission is over `submission_limit` (both named).
+            SubmitRefusedError: `job_id` is taken by a different submission.
+            BusUnavailableError: the event could not be stored (submit again, same job id).
         """
         validate_workflow(workflow)
+        params = params or {}
+        resolved = resolve_bindings(workflow, params, bindings or {})
+        given = job_id is not None
         job_id = job_id or new_event_id()
         if not is_valid_job_id(job_id):
             raise ValueError(f"job id {job_id!r}: use letters, digits, '-', '_' (at most 128)")
         event = JobSubmitted(
-            event_id=new_event_id(),
+            event_id=derive_event_id(job_id, SUBMITTED_ROLE),
             job_id=job_id,
             occurred_at=utcnow(),
             source=self.source,
             workflow=workflow,
-            params=params or {},
-            bindings=bindings or {},
+            params=params,
+            bindings=resolved,
             policy=policy,
             expected_outputs=expected_outputs or [],
             inputs=inputs or [],
             labels=labels or {},
         )
+        check_size(len(codec.encode(event)), self.submission_limit)
+        if given:
+            stored = await self._submission(job_id)
+            if stored is not None:
+                if _same_request(stored, event):
+                    return job_id
+                raise SubmitRefusedError(f"job id {job_id} is taken by a different submission")
         await self.bus.publish(event)
         return job_id
+
+    @property
+    def submission_limit(self) -> int:
+        """The largest encoded submission in bytes (from the server's max_payload)."""
+        return submission_limit(self.bus.nc.max_payload)
+
+    async def _submission(self, job_id: str) -> JobSubmitted | None:
+        """The job's stored submission, if any."""
+        try:
+            msg = await self.bus.js.get_last_msg(
+                subjects.EVENTS_STREAM, subjects.per_job(subjects.JOB_SUBMITTED, job_id)
+            )
+        except NotFoundError:
+            return None
+        try:
+            event = codec.decode(msg.data or b"")
+        except PermanentError:
+            return None
+        return event if isinstance(event, JobSubmitted) else None
+
+    async def _standing(self, job_id: str) -> JobStatus:
+        """The job's status for an operator action (SUBMITTED while the read model lags).
+
+        Raises:
+            JobNotFoundError: neither a read model nor a submission exists.
+        """
+        try:
+            return (await self.status(job_id)).status
+        except JobNotFoundError:
+            if await self._submission(job_id) is None:
+                raise
+            return JobStatus.SUBMITTED
 
     async def _next(self, job_id: str, seq: int) -> Any:
         """The job's first stored message at or after `seq` (a direct get), or None."""
@@ -259,7 +321,16 @@ class JobClient:
         return decode_view(entry.value)
 
     async def cancel(self, job_id: str, reason: str = "") -> None:
-        """Ask for the job to stop (its running prompt is interrupted by id)."""
+        """Ask for the job to stop (its running prompt is interrupted by id).
+
+        Raises:
+            JobNotFoundError: no such job.
+            JobNotEligibleError: it has already ended (nothing published).
+        """
+        status = await self._standing(job_id)
+        refusal = cancel_refusal(status)
+        if refusal is not None:
+            raise JobNotEligibleError(job_id, status.value, refusal)
         await self.bus.publish(
             JobCancelRequested(
                 event_id=new_event_id(),
@@ -274,7 +345,17 @@ class JobClient:
     async def retry(
         self, job_id: str, *, force: bool = False, policy: RecoveryPolicy | None = None
     ) -> None:
-        """Ask for a finished job to run again (``force`` also retries completed ones)."""
+        """Ask for an aborted job to run again (``force`` also cancelled and completed ones).
+
+        Raises:
+            JobNotFoundError: no such job.
+            JobNotEligibleError: its status does not allow it (nothing published); see
+                `contracts.eligibility`.
+        """
+        status = await self._standing(job_id)
+        refusal = retry_refusal(status, force)
+        if refusal is not None:
+            raise JobNotEligibleError(job_id, status.value, refusal)
         await self.bus.publish(
             JobRetryRequested(
                 event_id=new_event_id(),
@@ -311,3 +392,10 @@ class JobClient:
                 requested_by=self.source,
             )
         )
+
+
+def _same_request(stored: JobSubmitted, event: JobSubmitted) -> bool:
+    """Whether two submissions ask for the same thing (time and source aside)."""
+    return msgspec.structs.replace(stored, occurred_at=event.occurred_at, source=event.source) == (
+        event
+    )

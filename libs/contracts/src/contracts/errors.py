@@ -4,8 +4,10 @@ ContractsError
 ├── TransientError        try again later (``retry_after_s``); consumers nak with delay
 │   └── BusUnavailableError   NATS could not be reached or did not answer in time
 ├── PermanentError        stop; retrying cannot help
-│   └── UndecodableEventError the bytes are not a known event (goes to the dead letter)
-└── JobNotFoundError      no event exists for that job id
+│   ├── UndecodableEventError the bytes are not a known event (goes to the dead letter)
+│   └── SubmitRefusedError    a submission that cannot run (nothing was published)
+├── JobNotFoundError      no event exists for that job id
+└── JobNotEligibleError   an operator action that cannot apply to the job as it stands
 """
 
 from __future__ import annotations
@@ -49,3 +51,24 @@ class JobNotFoundError(ContractsError):
     """No event exists for the requested job id."""
 
     error_code = "JOB_NOT_FOUND"
+
+
+class SubmitRefusedError(PermanentError):
+    """A submission that cannot run, refused before anything was published (HTTP 422/413,
+    CLI exit 2). `contracts.workflow.InvalidWorkflowError` and `WorkflowTooLargeError` are
+    the two kinds."""
+
+    error_code = "SUBMIT_REFUSED"
+
+
+class JobNotEligibleError(ContractsError):
+    """An operator action (cancel, retry) that cannot apply to the job in its status; no
+    event was published. ``status`` is the job's status, ``reason`` says why."""
+
+    error_code = "JOB_NOT_ELIGIBLE"
+
+    def __init__(self, job_id: str, status: str, reason: str) -> None:
+        super().__init__(f"job {job_id} is {status}: {reason}")
+        self.job_id = job_id
+        self.status = status
+        self.reason = reason

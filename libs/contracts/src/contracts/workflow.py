@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Final
 
-from contracts.errors import PermanentError
+from contracts.errors import SubmitRefusedError
+from contracts.job import Binding
+
+PAYLOAD_SHARE: Final = 8
+"""A submission may use 1/8 of the bus's largest message. Everything derived from it must
+fit too: a decision carries the graph once per prompt part, recovery's per-job state holds
+the original and the current graph, and analytics' row holds the payload."""
 
 
-class InvalidWorkflowError(PermanentError):
+class InvalidWorkflowError(SubmitRefusedError):
     """The workflow is not a valid API-format graph; ``node``/``input`` name the culprit."""
 
     error_code = "INVALID_WORKFLOW"
@@ -71,6 +78,90 @@ def _check_link(
             f"{where}: links to node {value[0]}, which is not in the workflow",
             node=node_id,
             input=name,
+        )
+
+
+class WorkflowTooLargeError(SubmitRefusedError):
+    """The submission is larger than `submission_limit` allows (HTTP 413)."""
+
+    error_code = "WORKFLOW_TOO_LARGE"
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(
+            f"the submission is {size} bytes; the limit is {limit} bytes "
+            f"(1/{PAYLOAD_SHARE} of the NATS max_payload, {limit * PAYLOAD_SHARE} bytes)"
+        )
+        self.size = size
+        self.limit = limit
+
+
+def submission_limit(max_payload: int) -> int:
+    """The largest encoded submission (bytes) a bus with `max_payload` carries end to end."""
+    return max_payload // PAYLOAD_SHARE
+
+
+def check_size(size: int, limit: int) -> None:
+    """Refuse a submission of `size` bytes over `limit`.
+
+    Raises:
+        WorkflowTooLargeError: naming both numbers.
+    """
+    if size > limit:
+        raise WorkflowTooLargeError(size, limit)
+
+
+def resolve_bindings(
+    workflow: Mapping[str, Any], params: Mapping[str, Any], bindings: Mapping[str, Binding]
+) -> dict[str, Binding]:
+    """Where every parameter goes; the one check of ``params`` and ``bindings``.
+
+    A parameter with a binding goes there. A parameter named ``NODE.INPUT`` (``"5.width"``)
+    without one is bound to that node's input. Anything else would be silently ignored,
+    so it is refused; so is a binding to a node that is not in the workflow or to an
+    input the node does not have.
+
+    Returns:
+        A binding for every parameter (the explicit ones included).
+
+    Raises:
+        InvalidWorkflowError: naming the parameter, node and input at fault.
+    """
+    resolved: dict[str, Binding] = {}
+    for name in params:
+        binding = bindings.get(name)
+        if binding is None:
+            node, dot, input_name = name.partition(".")
+            if not dot or not node or not input_name:
+                raise InvalidWorkflowError(
+                    f"parameter '{name}' has no binding: name it NODE.INPUT (e.g. '5.width') "
+                    "or give a binding {node, input}"
+                )
+            binding = Binding(node, input_name)
+        _check_binding(workflow, name, binding)
+        resolved[name] = binding
+    for name, binding in bindings.items():
+        if name not in resolved:
+            _check_binding(workflow, name, binding)
+            resolved[name] = binding
+    return resolved
+
+
+def _check_binding(workflow: Mapping[str, Any], name: str, binding: Binding) -> None:
+    node = workflow.get(binding.node)
+    if not isinstance(node, dict):
+        raise InvalidWorkflowError(
+            f"parameter '{name}' is bound to node {binding.node}, which is not in the workflow",
+            node=binding.node,
+            input=binding.input,
+        )
+    inputs = node.get("inputs") or {}
+    if binding.input not in inputs:
+        known = ", ".join(sorted(map(str, inputs))) or "none"
+        raise InvalidWorkflowError(
+            f"parameter '{name}' is bound to node {binding.node} ({node.get('class_type')}) "
+            f"input '{binding.input}', which that node does not have (its inputs: {known})",
+            node=binding.node,
+            input=binding.input,
         )
 
 

@@ -6,12 +6,12 @@ import contextlib
 from collections.abc import Iterator
 
 import uvicorn
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from submitter.api import problems, routes, seed
-from submitter.api.deps import ApiDeps
+from submitter.api.deps import ApiDeps, check_token
 
 
 class BodyLimit:
@@ -37,7 +37,10 @@ class BodyLimit:
             seen += len(message.get("body", b""))
             if seen > self.limit:
                 raise problems.Problem(
-                    413, "Request too large", f"bodies over {self.limit} bytes are refused"
+                    413,
+                    "Request too large",
+                    f"bodies over {self.limit} bytes are refused",
+                    limit=self.limit,
                 )
             return message
 
@@ -46,7 +49,7 @@ class BodyLimit:
     async def _too_large(self, send: Send) -> None:
         body = (
             b'{"type":"about:blank","title":"Request too large","status":413,'
-            b'"detail":"bodies over %d bytes are refused"}' % self.limit
+            b'"detail":"bodies over %d bytes are refused","limit":%d}' % (self.limit, self.limit)
         )
         await send(
             {
@@ -62,7 +65,11 @@ class BodyLimit:
 
 
 def create_api(deps: ApiDeps, max_body_bytes: int) -> FastAPI:
-    """The FastAPI app (OpenAPI at /docs and /openapi.json)."""
+    """The FastAPI app (OpenAPI at /docs and /openapi.json).
+
+    One size limit: bodies over the smaller of `max_body_bytes` and the bus's submission
+    limit (`contracts.workflow.submission_limit`) get 413 naming it, before anything is read.
+    """
     app = FastAPI(
         title="comfy-recovery",
         version="0.1.0",
@@ -73,11 +80,12 @@ def create_api(deps: ApiDeps, max_body_bytes: int) -> FastAPI:
     app.include_router(routes.router)
     app.include_router(seed.router)
 
-    @app.get("/metrics", include_in_schema=False)
+    @app.get("/metrics", include_in_schema=False, dependencies=[Depends(check_token)])
     async def metrics(request: Request) -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    app.add_middleware(BodyLimit, limit=max_body_bytes)
+    limit = min(max_body_bytes, deps.client.submission_limit)
+    app.add_middleware(BodyLimit, limit=limit)
     return app
 
 

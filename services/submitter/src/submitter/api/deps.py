@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import msgspec
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from nats.js.errors import KeyNotFoundError, NoKeysError
 
 from contracts import JobClient, JobView, RecoveryPolicy, subjects
@@ -75,15 +76,41 @@ def deps_of(request: Request) -> ApiDeps:
 Deps = Annotated[ApiDeps, Depends(deps_of)]
 
 
-def authorize(request: Request) -> None:
-    """Bearer-token check (a no-op when no tokens are configured)."""
+BEARER = HTTPBearer(auto_error=False, description="one of CR_SUBMITTER_API_TOKENS")
+"""Declares the bearer scheme in OpenAPI; the check itself is `check_token`."""
+
+
+def check_token(request: Request) -> None:
+    """Bearer-token check (a no-op when no tokens are configured).
+
+    Compares bytes: a header may hold any byte (Starlette decodes it as latin-1), and
+    comparing such a str with `secrets.compare_digest` raises instead of refusing.
+
+    Raises:
+        Problem: 401 with ``WWW-Authenticate: Bearer``.
+    """
     deps = deps_of(request)
     if not deps.tokens:
         return
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not any(secrets.compare_digest(token, t) for t in deps.tokens):
-        raise Problem(401, "Unauthorized", "a valid bearer token is required")
+    given = token.encode("latin-1", errors="replace")
+    known = (t.encode() for t in deps.tokens)
+    if scheme.lower() != "bearer" or not any(secrets.compare_digest(given, t) for t in known):
+        raise Problem(
+            401,
+            "Unauthorized",
+            "a valid bearer token is required",
+            headers={"WWW-Authenticate": 'Bearer realm="comfy-recovery"'},
+        )
+
+
+def authorize(
+    request: Request,
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)] = None,
+) -> None:
+    """The route dependency: `check_token`, declared as bearer security in OpenAPI."""
+    check_token(request)
 
 
 def policy_of(body: PolicyBody | None) -> RecoveryPolicy | None:

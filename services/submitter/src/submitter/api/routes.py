@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import msgspec
@@ -10,11 +11,15 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from contracts.codec import encode, type_tag
+from contracts.errors import (
+    JobNotEligibleError,
+    JobNotFoundError,
+    SubmitRefusedError,
+)
 from contracts.job import Binding
-from contracts.readmodel import TERMINAL
 from contracts.rpc import StatsUnavailableError, request_stats
-from contracts.workflow import InvalidWorkflowError, validate_workflow
-from submitter.api.deps import ApiDeps, Deps, authorize, policy_of
+from contracts.workflow import InvalidWorkflowError, WorkflowTooLargeError
+from submitter.api.deps import ApiDeps, Deps, authorize, check_token, policy_of
 from submitter.api.problems import Problem
 from submitter.api.schemas import Accepted, CancelRequest, JobAccepted, JobRequest, RetryRequest
 
@@ -23,20 +28,35 @@ secured = [Depends(authorize)]
 
 
 async def submit_job(deps: ApiDeps, body: JobRequest) -> str:
-    """Validate up front (node and input named), then publish job.submitted."""
+    """Publish job.submitted; the client refuses what cannot run (node and input named)."""
+    bindings = {k: Binding(v.node, v.input) for k, v in body.bindings.items()}
+    with refusals():
+        return await deps.client.submit(
+            body.workflow,
+            body.params,
+            policy_of(body.policy),
+            bindings=bindings,
+            expected_outputs=body.expected_outputs,
+            labels=body.labels,
+        )
+
+
+@contextlib.contextmanager
+def refusals() -> Iterator[None]:
+    """The client's refusals as problems: 422 cannot run, 413 too large, 404 no such job,
+    409 the action does not apply to the job as it stands."""
     try:
-        validate_workflow(body.workflow)
+        yield
     except InvalidWorkflowError as exc:
         raise Problem(422, "Invalid workflow", str(exc), node=exc.node, input=exc.input) from exc
-    bindings = {k: Binding(v.node, v.input) for k, v in body.bindings.items()}
-    return await deps.client.submit(
-        body.workflow,
-        body.params,
-        policy_of(body.policy),
-        bindings=bindings,
-        expected_outputs=body.expected_outputs,
-        labels=body.labels,
-    )
+    except WorkflowTooLargeError as exc:
+        raise Problem(413, "Request too large", str(exc), limit=exc.limit) from exc
+    except SubmitRefusedError as exc:
+        raise Problem(409, "Submission refused", str(exc)) from exc
+    except JobNotFoundError as exc:
+        raise Problem(404, "Job not found", f"no job {exc}") from exc
+    except JobNotEligibleError as exc:
+        raise Problem(409, "Action does not apply", str(exc), job_status=exc.status) from exc
 
 
 @router.post("/jobs", status_code=202, response_model=JobAccepted, dependencies=secured)
@@ -69,14 +89,13 @@ async def job_events(deps: Deps, job_id: str) -> StreamingResponse:
 
 @router.post("/jobs/{job_id}/retry", status_code=202, response_model=Accepted, dependencies=secured)
 async def retry_job(deps: Deps, job_id: str, body: RetryRequest | None = None) -> Accepted:
-    """Run an aborted (or, with ``force``, any finished) job again."""
+    """Run an aborted (or, with ``force``, a cancelled or completed) job again.
+
+    404 for an unknown job, 409 when its status does not allow a retry.
+    """
     body = body or RetryRequest()
-    view = await deps.view(job_id)
-    if view.status not in TERMINAL and not body.force:
-        raise Problem(
-            409, "Job is still running", f"job {job_id} is {view.status}; use force to retry anyway"
-        )
-    await deps.client.retry(job_id, force=body.force, policy=policy_of(body.policy))
+    with refusals():
+        await deps.client.retry(job_id, force=body.force, policy=policy_of(body.policy))
     return Accepted(job_id=job_id)
 
 
@@ -84,9 +103,9 @@ async def retry_job(deps: Deps, job_id: str, body: RetryRequest | None = None) -
     "/jobs/{job_id}/cancel", status_code=202, response_model=Accepted, dependencies=secured
 )
 async def cancel_job(deps: Deps, job_id: str, body: CancelRequest | None = None) -> Accepted:
-    """Cancel a job; its running prompt is interrupted by id."""
-    await deps.view(job_id)
-    await deps.client.cancel(job_id, (body or CancelRequest()).reason)
+    """Cancel a job; its running prompt is interrupted by id. 404 unknown, 409 ended."""
+    with refusals():
+        await deps.client.cancel(job_id, (body or CancelRequest()).reason)
     return Accepted(job_id=job_id)
 
 
@@ -155,6 +174,6 @@ def health_body(deps: ApiDeps) -> dict[str, Any]:
 async def health(deps: Deps, request: Request) -> JSONResponse:
     """Health of this service, NATS and every backend (open unless configured otherwise)."""
     if not deps.open_health:
-        authorize(request)
+        check_token(request)
     body = health_body(deps)
     return JSONResponse(body, status_code=200 if body["nats"]["connected"] else 503)

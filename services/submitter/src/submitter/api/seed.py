@@ -8,11 +8,11 @@ import msgspec
 from fastapi import APIRouter, Depends, Query, Request
 
 from contracts import JobStatus, JobView, RecoveryPolicy
+from contracts.errors import JobNotEligibleError, JobNotFoundError
 from contracts.readmodel import TERMINAL
-from contracts.workflow import InvalidWorkflowError, validate_workflow
-from submitter.api.deps import Deps, authorize
+from submitter.api.deps import Deps, authorize, check_token
 from submitter.api.problems import Problem
-from submitter.api.routes import health_body, statistics
+from submitter.api.routes import health_body, refusals, statistics
 from submitter.api.schemas import RecoveryStatistics, SeedRetry, SeedSubmit
 
 router = APIRouter(prefix="/api/error-recovery", tags=["seed-compatible"])
@@ -46,14 +46,11 @@ def seed_job(view: JobView) -> dict[str, Any]:
 @router.post("/jobs/submit", dependencies=secured)
 async def submit(deps: Deps, body: SeedSubmit) -> dict[str, Any]:
     """Submit a job; ``timeout_minutes`` becomes the job's deadline."""
-    try:
-        validate_workflow(body.workflow_data)
-    except InvalidWorkflowError as exc:
-        raise Problem(422, "Invalid workflow", str(exc), node=exc.node, input=exc.input) from exc
     policy = RecoveryPolicy(deadline_s=body.timeout_minutes * 60.0)
-    job_id = await deps.client.submit(
-        body.workflow_data, body.parameters or {}, policy, labels={"job_type": body.job_type}
-    )
+    with refusals():
+        job_id = await deps.client.submit(
+            body.workflow_data, body.parameters or {}, policy, labels={"job_type": body.job_type}
+        )
     return {
         "success": True,
         "message": "Job submitted with intelligent recovery",
@@ -71,15 +68,17 @@ async def status(deps: Deps, job_id: str) -> dict[str, Any]:
 async def retry(deps: Deps, job_id: str, body: SeedRetry | None = None) -> dict[str, Any]:
     """Retry a failed job (``force_retry`` retries from any state)."""
     body = body or SeedRetry()
-    view = await deps.view(job_id)
-    if view.status not in TERMINAL and not body.force_retry:
+    try:
+        await deps.client.retry(job_id, force=body.force_retry)
+    except JobNotFoundError as exc:
+        raise Problem(404, "Job not found", f"no job {job_id}") from exc
+    except JobNotEligibleError as exc:
         raise Problem(
             400,
             "Job cannot be retried",
-            f"Job is in '{SEED_STATUS[view.status]}' state and cannot be retried. "
-            "Use force_retry=true to override.",
-        )
-    await deps.client.retry(job_id, force=body.force_retry)
+            f"Job is in '{SEED_STATUS[JobStatus(exc.status)]}' state and cannot be retried: "
+            f"{exc.reason}.",
+        ) from exc
     return {
         "success": True,
         "message": f"Job {job_id} queued for retry with error recovery",
@@ -134,7 +133,7 @@ async def seed_cleanup(deps: Deps, hours: int = Query(24)) -> dict[str, Any]:
 async def seed_health(deps: Deps, request: Request) -> dict[str, Any]:
     """The seed's health shape."""
     if not deps.open_health:
-        authorize(request)
+        check_token(request)
     body = health_body(deps)
     return {
         "success": body["nats"]["connected"],
