@@ -35,7 +35,7 @@ def test_node_input_params_bind_themselves_and_the_rest_is_refused() -> None:
         ({"width": 1}, {}, "no binding"),
         ({"9.": 1}, {}, "no binding"),
         ({"99.width": 1}, {}, "node 99"),
-        ({"5.widht": 1}, {}, "widht"),
+        ({"5.wide": 1}, {}, "wide"),
         ({}, {"x": Binding("42", "seed")}, "node 42"),
     ):
         with pytest.raises(InvalidWorkflowError, match=says):
