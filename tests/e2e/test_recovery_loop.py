@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from nats.errors import TimeoutError as NatsTimeout
 
 from comfy_recovery.demo import base_workflow
 from contracts import (
@@ -30,6 +29,7 @@ from contracts import subjects as subj
 from contracts.codec import type_tag
 from contracts.job import FailureEvidence
 from tests.support.natsd import NatsServer
+from tests.support.stream import stored_messages
 from tests.support.system import System, query_chdb, running_system, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -139,17 +139,8 @@ async def test_clickhouse_holds_every_event_of_the_stream_exactly_once(system: S
 
 async def decodable_events(bus: Bus) -> set[str]:
     """Event ids of every decodable message in the events stream."""
-    sub = await bus.js.pull_subscribe(">", stream=subj.EVENTS_STREAM)
     ids: set[str] = set()
-    try:
-        while True:
-            try:
-                msgs = await sub.fetch(256, timeout=1)
-            except NatsTimeout:
-                return ids
-            for msg in msgs:
-                with contextlib.suppress(UndecodableEventError):
-                    ids.add(decode(msg.data).event_id)
-                await msg.ack()
-    finally:
-        await sub.unsubscribe()
+    for msg in await stored_messages(bus, subj.EVENTS_STREAM):
+        with contextlib.suppress(UndecodableEventError):
+            ids.add(decode(msg.data).event_id)
+    return ids

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any, Final, cast
 
 import httpx
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js.errors import KeyNotFoundError, NotFoundError
 
 from comfy_recovery.natsd import free_port
@@ -46,6 +45,7 @@ from monitor.app import run as run_monitor
 from monitor.config import Settings as MonitorSettings
 from submitter.app import run as run_submitter
 from submitter.config import Settings as SubmitterSettings
+from tests.support.stream import stored_events
 
 QUIET_S: Final = 1.0
 """After an outcome: several checks and reconciles, so a stray second event would show."""
@@ -74,7 +74,9 @@ def urls_of(sim: SimCluster) -> str:
 
 
 def monitor_settings(bus_settings: BusSettings, urls: str, **overrides: Any) -> MonitorSettings:
-    """Short intervals, so stalls, losses and wedges show within seconds."""
+    """Short intervals, so stalls and losses show within seconds. The wedge window outlasts
+    the deaf-socket reopen (10 s), so a wedge test also shows it survives a reconnect, and no
+    slow start on a loaded machine passes for a wedge."""
     values: dict[str, Any] = {
         "nats": bus_settings,
         "comfyui_urls": urls,
@@ -83,7 +85,7 @@ def monitor_settings(bus_settings: BusSettings, urls: str, **overrides: Any) -> 
         "reconcile_interval_s": 0.5,
         "check_interval_s": 0.2,
         "lost_grace_s": 1.0,
-        "wedge_window_s": 2.0,
+        "wedge_window_s": 15.0,
         "http_timeout_s": 3.0,
         "nvml": False,
         "health_port": free_port(),
@@ -163,20 +165,8 @@ async def last_health(bus: Bus, backend_id: str) -> BackendHealth | None:
 
 
 async def subject_events(bus: Bus, stream: str, subject: str) -> list[AnyEvent]:
-    """Every stored event on `subject` (no waiting)."""
-    sub = await bus.js.subscribe(subject, ordered_consumer=True, stream=stream)
-    found: list[AnyEvent] = []
-    try:
-        while True:
-            try:
-                msg = await sub.next_msg(timeout=0.5)
-            except (NatsTimeout, TimeoutError):
-                return found
-            found.append(decode(msg.data))
-            if not msg.metadata.num_pending:
-                return found
-    finally:
-        await sub.unsubscribe()
+    """Every stored event on `subject` (no waiting for more)."""
+    return await stored_events(bus, stream, subject)
 
 
 async def has_subject(bus: Bus, subject: str) -> bool:
