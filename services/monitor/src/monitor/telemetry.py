@@ -123,10 +123,11 @@ class Telemetry:
             log.info("backend.up", backend=backend_id)
         self.reachable = True
         health = health_from_stats(backend_id, stats, latency, len(running), len(pending))
-        self.follower.version, self.follower.device_type = (
+        self.follower.info.version, self.follower.info.device_type = (
             health.comfyui_version,
             health.device_type,
         )
+        self.follower.info.health = health
         await self.out.telemetry(health, "health")
         if self.use_stats_for_gpu:
             for sample in gpu_from_stats(backend_id, stats):
@@ -148,8 +149,8 @@ class Telemetry:
                 backend_id=self.reader.ref.id,
                 node_classes=classes,
                 models=models,
-                comfyui_version=self.follower.version,
-                device_type=self.follower.device_type,
+                comfyui_version=self.follower.info.version,
+                device_type=self.follower.info.device_type,
                 digest=digest[:16],
             ),
             "inventory",

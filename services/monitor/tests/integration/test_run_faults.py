@@ -22,6 +22,7 @@ from contracts import (
     prompt_id_for,
     utcnow,
 )
+from monitor.watchdog import DEAF_AFTER_S
 from tests.support.edge import OUTCOMES, Edge, running_edge, wait_for, workflow
 
 pytestmark = pytest.mark.integration
@@ -72,14 +73,16 @@ async def test_an_execution_error_is_reported_once_with_the_node_and_exception(
 
 async def test_a_stalled_sampler_is_reported_as_stalled_at_its_node(edge: Edge) -> None:
     edge.sim.backend("b0").inject(FaultSpec("stall", params={"at_step": 2}))
-    job_id = await edge.submit(policy=RecoveryPolicy(stall_window_s=1.0))
+    # the window is a real one: 3 s leaves a loaded machine room between two healthy steps
+    job_id = await edge.submit(policy=RecoveryPolicy(stall_window_s=3.0))
     ev = (await edge.failure(job_id)).evidence
     assert (ev.surface, ev.observation) == ("monitor", "stalled")
     assert (ev.node_id, ev.node_type) == ("3", "KSampler")
 
 
 async def test_a_job_past_its_deadline_is_reported_as_timed_out(edge: Edge) -> None:
-    job_id = await edge.submit(workflow(steps=2000), policy=RecoveryPolicy(deadline_s=1.0))
+    # 5 s: the sampler has surely started by then, even on a loaded machine (the job needs 20 s)
+    job_id = await edge.submit(workflow(steps=2000), policy=RecoveryPolicy(deadline_s=5.0))
     ev = (await edge.failure(job_id)).evidence
     assert (ev.surface, ev.observation) == ("monitor", "timeout")
     assert (ev.node_id, ev.node_type) == ("3", "KSampler")
@@ -98,6 +101,8 @@ async def test_a_wedged_worker_is_reported_as_wedged_not_stalled(edge: Edge) -> 
     ev = (await edge.failure(job_id)).evidence
     assert (ev.surface, ev.observation) == ("monitor", "wedged")
     assert edge.sim.backend("b0").sim_state()["wedged"]
+    # the wedge window (15 s) outlasts the deaf-socket reopen (10 s): it survived a reconnect
+    assert edge.monitor.wedge_window_s > DEAF_AFTER_S
 
 
 async def test_an_interrupt_nobody_sent_is_not_ours(edge: Edge) -> None:
