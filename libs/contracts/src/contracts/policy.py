@@ -16,6 +16,8 @@ class RecoveryPolicy(msgspec.Struct, frozen=True, kw_only=True):
         min_width / min_height / min_steps: floors when degrading.
         fallback_models: model name → ordered replacements an operator allows.
         stall_window_s: seconds without progress before a running prompt is STALLED.
+        max_wait_s: longest wait for a usable backend when none can take the job now (all
+            down, open or quarantined); waiting uses no attempt, the deadline still holds.
     """
 
     max_attempts: int = 5
@@ -27,3 +29,4 @@ class RecoveryPolicy(msgspec.Struct, frozen=True, kw_only=True):
     min_steps: int = 8
     fallback_models: dict[str, list[str]] = msgspec.field(default_factory=dict)
     stall_window_s: float = 120.0
+    max_wait_s: float = 600.0

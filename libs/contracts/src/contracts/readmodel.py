@@ -60,6 +60,8 @@ class JobView(msgspec.Struct, kw_only=True):
     actionable_steps: list[str] = msgspec.field(default_factory=list)
     outputs: dict[str, Any] = msgspec.field(default_factory=dict)
     progress: float = 0.0
+    waiting_reason: str | None = None
+    """Set while the job waits for a usable backend (why, and until when); None otherwise."""
 
 
 _VIEW_ENCODER: Final = msgspec.json.Encoder()

@@ -56,7 +56,9 @@ class Dispatch(msgspec.Struct, frozen=True, kw_only=True, tag="dispatch"):
     """Run the job again: the graph(s) to post, where, and not before when.
 
     ``workflows`` holds one graph, or several when a batch is split; together their
-    outputs equal what was asked.
+    outputs equal what was asked. ``wait_until`` set: no backend can take it now; the
+    submitter holds it (no attempt used) until one can, and reports ``no_backend`` once
+    that time has passed.
     """
 
     attempt: int
@@ -68,6 +70,7 @@ class Dispatch(msgspec.Struct, frozen=True, kw_only=True, tag="dispatch"):
     require_device_other_than: str | None = None
     not_before: datetime | None = None
     resume: bool = False
+    wait_until: datetime | None = None
 
 
 class Abort(msgspec.Struct, frozen=True, kw_only=True, tag="abort"):

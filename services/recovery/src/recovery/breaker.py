@@ -1,15 +1,22 @@
-"""Per-backend circuit breaker as a pure state machine (pybreaker does not do async).
+"""Per-backend circuit breaker as a pure state machine (resilience4j's count/time window).
 
 ::
 
-    CLOSED ──N backend failures within window_s──▶ OPEN
-    OPEN ──open_timeout_s elapsed──▶ HALF_OPEN
-    HALF_OPEN ──M successes──▶ CLOSED
-    HALF_OPEN ──one failure──▶ OPEN
+    CLOSED ──failure rate ≥ threshold over the window (≥ min_calls calls)──▶ OPEN
+    OPEN ──open_until reached──▶ HALF_OPEN (one probe dispatch may go)
+    HALF_OPEN ──the probe succeeds──▶ CLOSED
+    HALF_OPEN ──the probe fails──▶ OPEN again, for twice as long (capped)
     any ──quarantine──▶ OPEN
 
+Attribution is honest: a crash counts once against its backend, not once per prompt it
+lost (crash-kind failures within ``incident_s`` of one already counted are the same
+incident); a stall counts only when another job stalled there too within
+``stall_window_s`` (one stuck workflow is that job's problem); job-attributable classes
+never reach the breaker (`BACKEND_ATTRIBUTABLE`).
+
 Every input names the event that caused it, so a redelivered event counts once. Times are
-epoch seconds taken from the events themselves (replay gives the same answer).
+epoch seconds taken from the events themselves (replay gives the same answer): the clock
+is always an argument.
 """
 
 from __future__ import annotations
@@ -31,8 +38,13 @@ BACKEND_ATTRIBUTABLE: Final = frozenset(
         FailureClass.INTERRUPTED,
     }
 )
-"""Failures that count against a backend. EXTERNAL_SERVICE_ERROR never does: the
-backend was healthy, a service a node called was not."""
+"""Failures that may count against a backend. Job-attributable ones (validation, a model
+missing there, node errors, OOM of a too-big job) and EXTERNAL_SERVICE_ERROR never do."""
+
+CRASH_KIND: Final = frozenset(
+    {FailureClass.BACKEND_UNREACHABLE, FailureClass.INTERRUPTED, FailureClass.BACKEND_WEDGED}
+)
+"""Classes one backend crash or restart gives every prompt it held: one incident."""
 
 ALLOWED: Final = frozenset(
     {
@@ -44,15 +56,25 @@ ALLOWED: Final = frozenset(
 )
 """Every transition the machine may make (the state may also stay the same)."""
 
+OK: Final = "ok"
+FAIL: Final = "fail"
+CRASH: Final = "crash"
+
 
 @dataclass(frozen=True, slots=True)
 class BreakerConfig:
-    """Thresholds: N failures in a window open it; after a timeout M successes close it."""
+    """resilience4j-style thresholds: the last `window_calls` calls within `window_s`, at
+    least `min_calls` of them, `failure_rate` or more failed → open for `open_timeout_s`,
+    doubled on each failed probe up to `max_open_s`."""
 
-    failure_threshold: int = 3
-    window_s: float = 300.0
-    open_timeout_s: float = 120.0
-    half_open_successes: int = 2
+    window_calls: int = 20
+    window_s: float = 60.0
+    min_calls: int = 5
+    failure_rate: float = 0.5
+    open_timeout_s: float = 30.0
+    max_open_s: float = 300.0
+    incident_s: float = 30.0
+    stall_window_s: float = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,81 +82,134 @@ class Breaker:
     """One backend's breaker.
 
     Attributes:
-        failures: (event id, time) of the failures counted in the current window.
-        successes: event ids of the successes seen while half-open.
+        calls: (event id, time, outcome) of the calls in the window; outcome is
+            ``ok``, ``fail`` or ``crash``.
+        stalls: (job id, time) of stalls not yet counted (waiting for a second job).
         opened_at: when it last opened (None while it never did).
+        open_until: when an open breaker lets a probe through (None unless open).
+        reopens: failed probes in a row (the open time doubles with each).
         cause: the event id of the last transition (derives the BreakerChanged id).
     """
 
     backend_id: str
     state: BreakerState = BreakerState.CLOSED
-    failures: tuple[tuple[str, float], ...] = ()
-    successes: tuple[str, ...] = ()
+    calls: tuple[tuple[str, float, str], ...] = ()
+    stalls: tuple[tuple[str, float], ...] = ()
     opened_at: float | None = None
+    open_until: float | None = None
+    reopens: int = 0
     reason: str = ""
     cause: str = ""
 
+    @property
+    def failures(self) -> int:
+        """Failed calls in the window."""
+        return sum(1 for _, _, outcome in self.calls if outcome != OK)
+
 
 def tick(breaker: Breaker, now: float, config: BreakerConfig) -> Breaker:
-    """OPEN becomes HALF_OPEN once the open timeout has passed."""
-    if breaker.state is not BreakerState.OPEN or breaker.opened_at is None:
+    """OPEN becomes HALF_OPEN once `open_until` has passed."""
+    del config  # the open time was fixed when it opened
+    if breaker.state is not BreakerState.OPEN or breaker.open_until is None:
         return breaker
-    if now - breaker.opened_at < config.open_timeout_s:
+    if now < breaker.open_until:
         return breaker
     cause = f"{breaker.cause}:half-open"
-    return replace(breaker, state=BreakerState.HALF_OPEN, successes=(), cause=cause)
+    return replace(breaker, state=BreakerState.HALF_OPEN, cause=cause, reason="probing")
 
 
 def record_failure(
-    breaker: Breaker, event_id: str, at: float, config: BreakerConfig, reason: str = ""
+    breaker: Breaker,
+    event_id: str,
+    at: float,
+    config: BreakerConfig,
+    reason: str = "",
+    failure_class: FailureClass | None = None,
+    job_id: str = "",
 ) -> Breaker:
-    """Count one backend-attributable failure."""
+    """Count one backend-attributable failure (once per incident, stalls corroborated)."""
     current = tick(breaker, at, config)
-    if current.state is BreakerState.OPEN:
+    if current.state is BreakerState.OPEN or _seen(current, event_id):
+        return current
+    if failure_class is FailureClass.STALLED:
+        stalls = tuple(s for s in current.stalls if at - s[1] < config.stall_window_s)
+        if not any(job != job_id for job, _ in stalls):
+            return replace(current, stalls=(*stalls, (job_id, at)))
+        current = replace(current, stalls=())
+    crash = failure_class in CRASH_KIND
+    if crash and any(o == CRASH and at - t < config.incident_s for _, t, o in current.calls):
         return current
     if current.state is BreakerState.HALF_OPEN:
-        return _open(current, event_id, at, reason or "failed while half-open")
-    if any(seen == event_id for seen, _ in current.failures):
-        return current
-    window = tuple(f for f in current.failures if at - f[1] < config.window_s)
-    window = (*window, (event_id, at))
-    if len(window) >= config.failure_threshold:
-        return _open(current, event_id, at, reason or f"{len(window)} failures in window")
-    return replace(current, failures=window)
+        return _open(
+            current, event_id, at, config, reason or "the probe failed", current.reopens + 1
+        )
+    calls = _window((*current.calls, (event_id, at, CRASH if crash else FAIL)), at, config)
+    failed = sum(1 for _, _, outcome in calls if outcome != OK)
+    if len(calls) >= config.min_calls and failed >= config.failure_rate * len(calls):
+        why = reason or "failures"
+        return _open(current, event_id, at, config, f"{why}: {failed}/{len(calls)} calls failed", 0)
+    return replace(current, calls=calls)
 
 
 def record_success(breaker: Breaker, event_id: str, at: float, config: BreakerConfig) -> Breaker:
-    """Count one success; enough of them while half-open close the breaker."""
+    """Count one success: in the window while closed; the probe's success closes it."""
     current = tick(breaker, at, config)
-    if current.state is not BreakerState.HALF_OPEN or event_id in current.successes:
+    if current.state is BreakerState.OPEN or _seen(current, event_id):
         return current
-    successes = (*current.successes, event_id)
-    if len(successes) < config.half_open_successes:
-        return replace(current, successes=successes)
-    return Breaker(
-        current.backend_id, reason="recovered", cause=event_id, opened_at=current.opened_at
-    )
+    if current.state is BreakerState.HALF_OPEN:
+        return Breaker(
+            current.backend_id,
+            calls=((event_id, at, OK),),
+            reason="the probe succeeded",
+            cause=event_id,
+            opened_at=current.opened_at,
+        )
+    return replace(current, calls=_window((*current.calls, (event_id, at, OK)), at, config))
 
 
-def quarantine(breaker: Breaker, event_id: str, at: float, reason: str) -> Breaker:
-    """Open the breaker now, whatever its state (a quarantine decision)."""
+def quarantine(
+    breaker: Breaker, event_id: str, at: float, reason: str, config: BreakerConfig
+) -> Breaker:
+    """Open the breaker now, whatever its state (a quarantine decision), for the open time;
+    a backend quarantined again right after a probe stays out longer."""
     if breaker.state is BreakerState.OPEN and breaker.cause == event_id:
         return breaker
-    return _open(breaker, event_id, at, reason)
+    reopens = breaker.reopens + 1 if breaker.state is BreakerState.HALF_OPEN else breaker.reopens
+    return _open(breaker, event_id, at, config, reason, reopens)
 
 
 def effective_state(breaker: Breaker, now: float, config: BreakerConfig) -> BreakerState:
-    """The state at `now`, counting an elapsed open timeout."""
+    """The state at `now`, counting an elapsed open time."""
     return tick(breaker, now, config).state
 
 
-def _open(breaker: Breaker, event_id: str, at: float, reason: str) -> Breaker:
+def open_for(config: BreakerConfig, reopens: int) -> float:
+    """How long the breaker stays open after `reopens` failed probes in a row."""
+    return min(config.max_open_s, config.open_timeout_s * 2.0 ** min(reopens, 16))
+
+
+def _seen(breaker: Breaker, event_id: str) -> bool:
+    return any(seen == event_id for seen, _, _ in breaker.calls) or breaker.cause == event_id
+
+
+def _window(
+    calls: tuple[tuple[str, float, str], ...], at: float, config: BreakerConfig
+) -> tuple[tuple[str, float, str], ...]:
+    recent = tuple(c for c in calls if at - c[1] < config.window_s)
+    return recent[-config.window_calls :]
+
+
+def _open(
+    breaker: Breaker, event_id: str, at: float, config: BreakerConfig, reason: str, reopens: int
+) -> Breaker:
     return replace(
         breaker,
         state=BreakerState.OPEN,
-        failures=(),
-        successes=(),
+        calls=(),
+        stalls=(),
         opened_at=at,
+        open_until=at + open_for(config, reopens),
+        reopens=reopens,
         reason=reason,
         cause=event_id,
     )

@@ -7,8 +7,10 @@ from recovery.job_state import ELSEWHERE, JobState
 
 
 def attempts_used(state: JobState, failure_attempt: int = 0) -> int:
-    """Dispatches made (or decided) in the current budget epoch."""
-    return max(state.attempt, state.planned_attempt, failure_attempt) - state.budget_base
+    """Dispatches made (or decided) in the current budget epoch; attempts that never
+    reached a backend (none could take them) are not counted."""
+    latest = max(state.attempt, state.planned_attempt, failure_attempt)
+    return latest - state.budget_base - state.idle_attempts
 
 
 def next_attempt(state: JobState, failure_attempt: int = 0) -> int:
@@ -21,7 +23,10 @@ def class_recoveries(state: JobState, failure_class: FailureClass) -> int:
     return sum(
         1
         for step in state.steps
-        if step.epoch == state.epoch and step.failure_class is failure_class and not step.terminal
+        if step.epoch == state.epoch
+        and step.failure_class is failure_class
+        and not step.terminal
+        and not step.idle
     )
 
 
@@ -33,6 +38,7 @@ def step_uses(state: JobState, failure_class: FailureClass, strategy: Strategy) 
         if step.epoch == state.epoch
         and step.failure_class is failure_class
         and step.strategy is strategy
+        and not step.idle
     )
 
 

@@ -28,6 +28,9 @@ class PolicyDefaults(BaseModel):
         default_factory=dict, description="JSON: model → ordered replacements an operator allows"
     )
     stall_window_s: float = Field(120.0, gt=0, description="No progress for this long → STALLED")
+    max_wait_s: float = Field(
+        600.0, ge=0, description="Longest wait for a usable backend (uses no attempt)"
+    )
 
     def policy(self) -> RecoveryPolicy:
         """As the shared value object."""
@@ -35,12 +38,20 @@ class PolicyDefaults(BaseModel):
 
 
 class BreakerSettings(BaseModel):
-    """Circuit breaker thresholds, shared by every instance through KV."""
+    """Circuit breaker thresholds (resilience4j semantics), shared through KV."""
 
-    failure_threshold: int = Field(3, ge=1, description="Failures in the window that open it")
-    window_s: float = Field(300.0, gt=0, description="Seconds over which failures are counted")
-    open_timeout_s: float = Field(120.0, gt=0, description="Open → half-open after this")
-    half_open_successes: int = Field(2, ge=1, description="Successes that close it again")
+    window_calls: int = Field(20, ge=1, description="Calls of a backend the failure rate counts")
+    window_s: float = Field(60.0, gt=0, description="Seconds a call stays in the window")
+    min_calls: int = Field(5, ge=1, description="Calls needed before the rate can open it")
+    failure_rate: float = Field(0.5, gt=0, le=1, description="Failed share that opens it")
+    open_timeout_s: float = Field(30.0, gt=0, description="Open → half-open (one probe) after this")
+    max_open_s: float = Field(
+        300.0, gt=0, description="Longest open time (it doubles per failed probe)"
+    )
+    incident_s: float = Field(30.0, ge=0, description="Crash failures within this count once")
+    stall_window_s: float = Field(
+        300.0, ge=0, description="A stall counts when another job stalled there within this"
+    )
     tick_s: float = Field(5.0, gt=0, description="How often open breakers are checked")
 
 
@@ -95,7 +106,4 @@ class Settings(BaseSettings):
 
     def breaker_config(self) -> BreakerConfig:
         """The breaker thresholds as a plain value."""
-        b = self.breaker
-        return BreakerConfig(
-            b.failure_threshold, b.window_s, b.open_timeout_s, b.half_open_successes
-        )
+        return BreakerConfig(**self.breaker.model_dump(exclude={"tick_s"}))

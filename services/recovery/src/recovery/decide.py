@@ -15,7 +15,13 @@ Order of the rules:
 4. Walk the class's chain (`recovery.chains`); the first step with uses left whose
    planner applies — whose delay ends before the deadline, and whose backend (when its
    inventory is known) has every node and model needed — is the decision.
-5. Nothing applies: abort, with the class's message and steps.
+5. Nothing applies with the backends usable now, but a step would apply if one were
+   usable (all down, open or quarantined): WAIT — the plan is held until a backend can
+   take it, bounded by ``max_wait_s`` and the deadline (`recovery.strategies.wait`).
+6. Nothing applies: abort, with the class's message and steps.
+
+An idle failure (``no_backend``: the attempt never reached a backend) uses no budget: the
+same dispatch is decided again, now or as a wait, until the wait's bound.
 """
 
 from __future__ import annotations
@@ -29,11 +35,12 @@ from contracts.policy import RecoveryPolicy
 from contracts.taxonomy import CLASS_INFO, FailureClass, Retryability
 from recovery import budget
 from recovery import policy as policies
-from recovery.chains import CHAINS
+from recovery.chains import CHAINS, Step
 from recovery.decision import Decision
 from recovery.inventory import Inventory
 from recovery.job_state import JobState
-from recovery.strategies import dispatch
+from recovery.state_machine import is_idle
+from recovery.strategies import dispatch, wait
 from recovery.strategies.abort import abort
 from recovery.strategies.context import Context, Plan, Tuning
 
@@ -62,7 +69,29 @@ def decide(
     stop = _stop(ctx)
     if stop is not None:
         return abort(ctx, *stop)
-    cls = failure.failure_class
+    if is_idle(failure):
+        return _build(ctx, None, wait.again(ctx))
+    found = _walk(ctx)
+    if found is None:
+        # nothing applies with the backends usable now: would it with capacity? then wait
+        found = _walk(replace(ctx, inventory=wait.optimistic(inventory)))
+        if found is not None:
+            if wait.expired(ctx):
+                why = f"{failure.failure_class.value}: {_waited(ctx)}"
+                return abort(ctx, why, wait.STEPS)
+            found = (found[0], wait.waiting(ctx, found[1]))
+    if found is None:
+        return abort(ctx, f"{failure.failure_class.value}: no recovery applies any more")
+    step, plan = found
+    target = inventory.get(plan.backend_hint)
+    if plan.wait_until is None and target is not None and not target.usable:
+        plan = wait.waiting(ctx, plan)  # e.g. a retry on the backend that is out: wait for it
+    return _build(ctx, step, plan)
+
+
+def _walk(ctx: Context) -> tuple[Step, Plan] | None:
+    """The first step of the class's chain with uses left whose plan applies."""
+    cls, state = ctx.failure.failure_class, ctx.state
     for step in CHAINS.get(cls, ()):
         uses = budget.step_uses(state, cls, step.strategy)
         if uses >= step.uses:
@@ -73,17 +102,30 @@ def decide(
         part = plan.part_size if plan.part_size is not None else state.part_size
         if not _runnable(ctx, plan, part):
             continue
-        return dispatch.build(
-            state,
-            answers=failure.event_id,
-            attempt=failure.attempt,
-            now=now,
-            strategy=step.strategy,
-            plan=plan,
-            part=part,
-            failure_class=cls,
-        )
-    return abort(ctx, f"{cls.value}: no recovery applies any more")
+        return step, plan
+    return None
+
+
+def _build(ctx: Context, step: Step | None, plan: Plan) -> Decision:
+    state = ctx.state
+    part = plan.part_size if plan.part_size is not None else state.part_size
+    return dispatch.build(
+        state,
+        answers=ctx.failure.event_id,
+        attempt=ctx.failure.attempt,
+        now=ctx.now,
+        strategy=step.strategy if step is not None else plan.strategies[0],
+        plan=plan,
+        part=part,
+        failure_class=ctx.failure.failure_class,
+    )
+
+
+def _waited(ctx: Context) -> str:
+    return (
+        f"no backend could take the job in time (waited since "
+        f"{(ctx.state.waiting_since or ctx.now):%H:%M:%S}: {wait.unusable(ctx.inventory)})"
+    )
 
 
 def _stop(ctx: Context) -> tuple[str, tuple[str, ...]] | None:
@@ -98,6 +140,9 @@ def _stop(ctx: Context) -> tuple[str, tuple[str, ...]] | None:
     deadline = policies.deadline(ctx.policy, ctx.state.submitted_at)
     if deadline is not None and ctx.now >= deadline:
         return f"{cls.value}: the job's deadline has passed", ("Raise the job's deadline",)
+    if is_idle(ctx.failure):
+        # an attempt no backend took: no budget used; only the wait's own bound applies
+        return (_waited(ctx), wait.STEPS) if wait.expired(ctx) else None
     used = budget.attempts_used(ctx.state, ctx.failure.attempt)
     if used >= ctx.policy.max_attempts:
         why = f"{cls.value}: all {ctx.policy.max_attempts} attempts are used"

@@ -185,15 +185,17 @@ class Handlers:
             reason=decision.reason,
         )
         await self._fold(event)
+        if decision.terminal:
+            return  # an ended job says nothing about a backend: never quarantine on abort
         for action in decision.actions:
             if isinstance(action, QuarantineBackend):
                 await self._quarantine(action, decision)
 
     async def _quarantine(self, action: QuarantineBackend, decision: Decision) -> None:
-        at = decision.at.timestamp()
+        at, config = decision.at.timestamp(), self.deps.backends.config
         await self._change_breaker(
             action.backend_id,
-            lambda b: breakers.quarantine(b, decision.event_id, at, action.reason),
+            lambda b: breakers.quarantine(b, decision.event_id, at, action.reason, config),
         )
 
     def refresh_gauges(self) -> None:
@@ -212,10 +214,12 @@ class Handlers:
         if failure.failure_class not in BACKEND_ATTRIBUTABLE or failure.backend_id is None:
             return
         at, config = failure.occurred_at.timestamp(), self.deps.backends.config
-        why = failure.failure_class.value
+        cls = failure.failure_class
         await self._change_breaker(
             failure.backend_id,
-            lambda b: breakers.record_failure(b, failure.event_id, at, config, why),
+            lambda b: breakers.record_failure(
+                b, failure.event_id, at, config, cls.value, cls, failure.job_id
+            ),
         )
 
     async def _count_success(self, event: JobCompleted) -> None:
@@ -246,6 +250,6 @@ class Handlers:
                 state=after.state,
                 previous=before.state,
                 reason=after.reason,
-                failures_in_window=len(before.failures) + int(after.state is BreakerState.OPEN),
+                failures_in_window=before.failures + int(after.state is BreakerState.OPEN),
             )
         )

@@ -30,6 +30,8 @@ class FailureRecord(msgspec.Struct, frozen=True):
     attempt: int
     backend_id: str | None
     comfyui_version: str | None = None
+    idle: bool = False
+    """The attempt never reached a backend (none could take it): it uses no budget."""
 
 
 class StepRecord(msgspec.Struct, frozen=True):
@@ -40,6 +42,8 @@ class StepRecord(msgspec.Struct, frozen=True):
     strategy: Strategy
     epoch: int
     terminal: bool
+    idle: bool = False
+    """It answered an idle failure (no backend could take the job): not a recovery."""
 
 
 class JobState(msgspec.Struct, frozen=True, kw_only=True):
@@ -74,6 +78,9 @@ class JobState(msgspec.Struct, frozen=True, kw_only=True):
     steps: tuple[StepRecord, ...] = ()
     epoch: int = 0
     budget_base: int = 0
+    idle_attempts: int = 0
+    waiting_since: datetime | None = None
+    waiting_reason: str | None = None
     history: tuple[RecoveryStep, ...] = ()
     last_failure_class: str | None = None
     abort_reason: str | None = None

@@ -34,6 +34,9 @@ from recovery.graph import bind, discover, params_of
 from recovery.history import close_last_step, history_step
 from recovery.job_state import FailureRecord, JobState, StepRecord
 
+NO_BACKEND: Final = "no_backend"
+"""The submitter's observation when no backend could take an attempt."""
+
 JobEvent = job_events.JobEvent | FailureClassified | RecoveryDecided
 """Every event about one job (the per-job subjects): what `apply` folds."""
 _S = JobStatus
@@ -115,6 +118,8 @@ def _dispatched(state: JobState, e: JobDispatched) -> JobState:
         backends_tried=tried if e.backend_id in tried else (*tried, e.backend_id),
         current_params={**state.current_params, **e.params},
         progress=0.0,
+        waiting_since=None,
+        waiting_reason=None,
     )
 
 
@@ -161,11 +166,13 @@ def _failed(state: JobState, e: JobFailed) -> JobState:
 def _classified(state: JobState, e: FailureClassified) -> JobState:
     if e.event_id in state.failures:
         return state
+    idle = is_idle(e)
     record = FailureRecord(
-        e.event_id, e.failure_class, e.retryability, e.attempt, e.backend_id, _version_of(e)
+        e.event_id, e.failure_class, e.retryability, e.attempt, e.backend_id, _version_of(e), idle
     )
     state = replace(
         state,
+        idle_attempts=state.idle_attempts + int(idle),
         failures={**state.failures, e.event_id: record},
         last_failure_class=e.failure_class.value,
         history=close_last_step(state.history, False, e.attempt),
@@ -173,6 +180,11 @@ def _classified(state: JobState, e: FailureClassified) -> JobState:
     if _stale(state, e.attempt) or state.status is _S.FAILED:
         return state
     return _move(state, _S.FAILED)
+
+
+def is_idle(e: FailureClassified) -> bool:
+    """Whether the failure is "no backend could take the attempt" (it never left us)."""
+    return e.evidence is not None and e.evidence.observation == NO_BACKEND
 
 
 def _version_of(e: FailureClassified) -> str | None:
@@ -185,7 +197,11 @@ def _version_of(e: FailureClassified) -> str | None:
 def _decided(state: JobState, e: RecoveryDecided) -> JobState:
     if e.answers_event_id in state.decisions:
         return state
-    step = StepRecord(e.answers_event_id, e.failure_class, e.strategy, state.epoch, e.terminal)
+    answered = state.failures.get(e.answers_event_id)
+    idle = answered is not None and answered.idle
+    step = StepRecord(
+        e.answers_event_id, e.failure_class, e.strategy, state.epoch, e.terminal, idle
+    )
     state = replace(
         state,
         decisions={**state.decisions, e.answers_event_id: e},
@@ -209,11 +225,14 @@ def _ended(state: JobState, e: RecoveryDecided, abort: Abort | None) -> JobState
         user_message=abort.user_message if abort else None,
         actionable_steps=tuple(abort.actionable_steps) if abort else (),
         history=(*state.history, history_step(e, e.attempt, None)),
+        waiting_since=None,
+        waiting_reason=None,
     )
 
 
 def _recovering(state: JobState, e: RecoveryDecided, dispatch: Dispatch) -> JobState:
     manual = e.answers_event_id in state.requests
+    waits = dispatch.wait_until is not None
     part = next((c.after for c in e.changes if c.param == PART_PARAM), state.part_size)
     return _move(
         state,
@@ -224,6 +243,9 @@ def _recovering(state: JobState, e: RecoveryDecided, dispatch: Dispatch) -> JobS
         planned_attempt=dispatch.attempt,
         epoch=state.epoch + 1 if manual else state.epoch,
         budget_base=dispatch.attempt - 1 if manual else state.budget_base,
+        idle_attempts=0 if manual else state.idle_attempts,
+        waiting_since=(state.waiting_since or e.occurred_at) if waits else state.waiting_since,
+        waiting_reason=e.reason if waits else None,
         finished_at=None,
         abort_reason=None,
         user_message=None,

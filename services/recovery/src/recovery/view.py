@@ -26,4 +26,5 @@ def view_of(state: JobState) -> JobView:
         actionable_steps=list(state.actionable_steps),
         outputs=dict(state.outputs),
         progress=state.progress,
+        waiting_reason=state.waiting_reason,
     )

@@ -94,7 +94,7 @@ def settings_for(bus_settings: BusSettings, **kw: Any) -> Settings:
     return Settings(
         nats=bus_settings,
         instance="test",
-        breaker=BreakerSettings(failure_threshold=2, tick_s=0.2),
+        breaker=BreakerSettings(min_calls=2, tick_s=0.2),
         **kw,
     )
 
@@ -265,7 +265,8 @@ async def test_backend_failures_open_its_breaker_in_kv_and_announce_it(
 ) -> None:
     async with service(bus, settings_for(bus_settings)):
         for job in ("j6", "j7"):
-            failure = classified(FailureClass.BACKEND_UNREACHABLE, job_id=job)
+            # HTTP 500s: each counts (lost prompts of one crash would count once)
+            failure = classified(FailureClass.BACKEND_ERROR, job_id=job)
             await publish(
                 bus, *start_job(job), msgspec.structs.replace(failure, occurred_at=utcnow())
             )
@@ -278,9 +279,11 @@ async def test_backend_failures_open_its_breaker_in_kv_and_announce_it(
             "BreakerChanged",
         )
         assert isinstance(changes[0], BreakerChanged) and changes[0].state is BreakerState.OPEN
-    # The only backend is open: the job waits for it to let trial work through again.
+    # The only backend is open: the job waits for it to let a probe through again.
     (later,) = await decisions(bus, "j7")
-    assert later.strategy is Strategy.RETRY and later.delay_s > 100
+    waiting = next(a for a in later.actions if isinstance(a, Dispatch))
+    assert later.strategy is Strategy.RETRY and later.delay_s > 20
+    assert waiting.wait_until is not None and later.reason.startswith("waiting")
 
 
 async def test_inventory_reaches_the_shared_registry(bus: Bus, bus_settings: BusSettings) -> None:

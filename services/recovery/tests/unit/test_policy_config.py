@@ -45,12 +45,12 @@ def test_floors_sit_on_the_latent_grid() -> None:
 def test_settings_read_grouped_env_vars(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CR_RECOVERY_POLICY__MAX_ATTEMPTS", "7")
     monkeypatch.setenv("CR_RECOVERY_POLICY__ALLOW_DEGRADATION", "true")
-    monkeypatch.setenv("CR_RECOVERY_BREAKER__FAILURE_THRESHOLD", "4")
+    monkeypatch.setenv("CR_RECOVERY_BREAKER__MIN_CALLS", "4")
     monkeypatch.setenv("CR_RECOVERY_BACKOFF__CAP_S", "30")
     monkeypatch.setenv("CR_NATS_URL", "nats://elsewhere:4222")
     settings = Settings()
     assert settings.policy.policy() == RecoveryPolicy(max_attempts=7, allow_degradation=True)
-    assert settings.breaker_config().failure_threshold == 4
+    assert settings.breaker_config().min_calls == 4
     assert settings.tuning().backoff_cap_s == 30
     assert settings.nats.url == "nats://elsewhere:4222"
     assert settings.health_port is None

@@ -78,10 +78,8 @@ class BackendRegistry:
         breaker = self.breaker(backend_id)
         state = breakers.effective_state(breaker, now.timestamp(), self.config)
         half_open_at = None
-        if state is BreakerState.OPEN and breaker.opened_at is not None:
-            half_open_at = datetime.fromtimestamp(
-                breaker.opened_at + self.config.open_timeout_s, UTC
-            )
+        if state is BreakerState.OPEN and breaker.open_until is not None:
+            half_open_at = datetime.fromtimestamp(breaker.open_until, UTC)
         return BackendView.of(
             backend_id,
             self.inventories.get(backend_id),

@@ -13,7 +13,6 @@ from contracts.recovery import Abort, Action
 from contracts.taxonomy import FailureClass, Strategy
 from recovery.decision import Decision
 from recovery.strategies import explain
-from recovery.strategies.backend import quarantine_actions
 from recovery.strategies.context import Context
 from recovery.strategies.resume import interrupts
 
@@ -116,7 +115,8 @@ STILL_RUNNING = frozenset({_C.TIMEOUT, _C.STALLED, _C.BACKEND_WEDGED})
 
 
 def abort(ctx: Context, reason: str, steps: tuple[str, ...] = ()) -> Decision:
-    """A terminal decision for `ctx`'s failure (quarantining a faulty backend on the way)."""
+    """A terminal decision for `ctx`'s failure. It never quarantines: an ended job says
+    nothing more about a backend than its failure already told the breaker."""
     cls = ctx.failure.failure_class
     message, default_steps = MESSAGES.get(cls, MESSAGES[_C.UNKNOWN])
     about = "; ".join(part for part in (explain.subject(ctx), explain.memory_gap(ctx)) if part)
@@ -125,11 +125,9 @@ def abort(ctx: Context, reason: str, steps: tuple[str, ...] = ()) -> Decision:
     own_steps = tuple(ctx.failure.actionable_steps) or default_steps
     if cls is _C.GPU_OOM and ctx.policy.allow_degradation:
         own_steps = tuple(s for s in own_steps if "degradation" not in s)
-    quarantine = quarantine_actions(ctx) if cls in (_C.GPU_FAULT, _C.BACKEND_WEDGED) else ()
     # a prompt that may still be queued or running must not go on burning GPU time
     still_there = interrupts(ctx, f"aborted: {cls}") if cls in STILL_RUNNING else ()
     actions: tuple[Action, ...] = (
-        *quarantine,
         *still_there,
         Abort(
             reason=reason,
@@ -146,7 +144,6 @@ def abort(ctx: Context, reason: str, steps: tuple[str, ...] = ()) -> Decision:
         at=ctx.now,
         strategy=strategy,
         strategies=(
-            *((Strategy.QUARANTINE_BACKEND,) if quarantine else ()),
             *((Strategy.INTERRUPT,) if still_there else ()),
             strategy,
         ),

@@ -36,6 +36,7 @@ class Plan:
 
     ``workflow`` is the new base graph (None: unchanged); ``part_size`` the new batch
     part size (None: unchanged). ``notes`` explain changed inputs in the diff.
+    ``wait_until``: no backend can take it now; it waits (no attempt used) until then.
     """
 
     strategies: tuple[Strategy, ...]
@@ -50,6 +51,7 @@ class Plan:
     delay_s: float = 0.0
     resume: bool = False
     notes: Mapping[Ref, str] = field(default_factory=dict)
+    wait_until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -77,6 +77,7 @@ def build(
         require_device_other_than=plan.require_device_other_than,
         not_before=now + timedelta(seconds=plan.delay_s) if plan.delay_s > 0 else None,
         resume=plan.resume,
+        wait_until=plan.wait_until,
     )
     return Decision(
         job_id=state.job_id,
