@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Callable, Coroutine
 from datetime import datetime
@@ -13,27 +14,39 @@ from typing import Any
 
 import msgspec
 
-from comfy_recovery import render
+from comfy_recovery import logs, render, stackfile
+from comfy_recovery.campaign.command import add_parser as add_campaign_parser
+from comfy_recovery.campaign.command import cmd_campaign
+from comfy_recovery.deadletters_cmd import add_parser as add_deadletters_parser
+from comfy_recovery.deadletters_cmd import cmd_deadletters
+from comfy_recovery.errors import (
+    EXIT_CODES,
+    EXIT_INTERRUPTED,
+    EXIT_JOB_FAILED,
+    EXIT_NOT_FOUND,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_UNAVAILABLE,
+    EXIT_USAGE,
+    CliError,
+)
 from comfy_recovery.params import ParamError, parse_params
-from comfy_recovery.stack import Stack, StackConfig, run_until_interrupted
-from contracts import JobClient, JobStatus, RecoveryPolicy
+from comfy_recovery.policy import PolicyError, policy_from
+from comfy_recovery.stack import Stack, StackConfig, StackRunningError, run_until_interrupted
+from contracts import JobClient, JobStatus
 from contracts.client import terminal_status
-from contracts.errors import BusUnavailableError, JobNotFoundError
+from contracts.errors import (
+    BusUnavailableError,
+    JobNotEligibleError,
+    JobNotFoundError,
+    SubmitRefusedError,
+)
 from contracts.job import JobProgressed
 from contracts.rpc import StatsUnavailableError, request_stats
 from contracts.settings import BusSettings
 from contracts.workflow import InvalidWorkflowError, validate_workflow
 
-EXIT_USAGE = 2
-EXIT_UNAVAILABLE = 3
-
-
-class CliError(Exception):
-    """A user-facing error: printed on one line, exit code attached."""
-
-    def __init__(self, message: str, code: int = 1) -> None:
-        super().__init__(message)
-        self.code = code
+__all__ = ["COMMANDS", "CliError", "connect", "main", "parser"]  # exit codes: errors.py
 
 
 def load_workflow(path: str) -> dict[str, Any]:
@@ -52,25 +65,19 @@ def load_workflow(path: str) -> dict[str, Any]:
         raise CliError(f"{path}: {exc}", EXIT_USAGE) from exc
 
 
-def policy_from(args: argparse.Namespace) -> RecoveryPolicy | None:
-    """A per-job policy from the submit flags (None: the live default policy)."""
-    fields: dict[str, Any] = {}
-    if args.max_attempts is not None:
-        fields["max_attempts"] = args.max_attempts
-    if args.deadline is not None:
-        fields["deadline_s"] = args.deadline
-    if args.allow_degradation:
-        fields["allow_degradation"] = True
-    if args.fallback:
-        fields["fallback_models"] = {
-            k: v.split(",") for k, _, v in (f.partition("=") for f in args.fallback)
-        }
-    return RecoveryPolicy(**fields) if fields else None
+def bus_settings() -> BusSettings:
+    """``CR_NATS_URL`` if set, else the NATS of a live local stack (``<data>/stack.json``,
+    which finds a stack started on moved ports), else the default URL."""
+    if not os.environ.get("CR_NATS_URL"):
+        running = stackfile.live(StackConfig.from_env().data_dir)
+        if running is not None and running.get("nats_url"):
+            return BusSettings(url=str(running["nats_url"]))
+    return BusSettings()
 
 
 async def connect() -> JobClient:
-    """A client on ``CR_NATS_URL``; one clear line when NATS is not there."""
-    settings = BusSettings()
+    """A client on `bus_settings()`; one clear line when NATS is not there."""
+    settings = bus_settings()
     try:
         return await asyncio.wait_for(JobClient.connect(settings, source="cli"), 10)
     except (BusUnavailableError, TimeoutError) as exc:
@@ -84,17 +91,21 @@ async def cmd_submit(args: argparse.Namespace) -> int:
     workflow = load_workflow(args.workflow)
     try:
         params, bindings = parse_params(args.param or [], workflow)
-    except ParamError as exc:
+        policy = policy_from(args)
+    except (ParamError, PolicyError) as exc:
         raise CliError(str(exc), EXIT_USAGE) from exc
     client = await connect()
     async with client:
-        job_id = await client.submit(
-            workflow,
-            params,
-            policy_from(args),
-            bindings=bindings,
-            expected_outputs=args.expect_output or [],
-        )
+        try:
+            job_id = await client.submit(
+                workflow,
+                params,
+                policy,
+                bindings=bindings,
+                expected_outputs=args.expect_output or [],
+            )
+        except SubmitRefusedError as exc:
+            raise CliError(f"refused: {exc}", EXIT_USAGE) from exc
         print(job_id)
         if args.watch:
             return await watch(client, job_id)
@@ -111,7 +122,7 @@ async def watch(client: JobClient, job_id: str) -> int:
         print(f"\r  {event.occurred_at:%H:%M:%S} {render.describe(event)}", file=sys.stderr)
         status = terminal_status(event) or status
     print(f"{job_id} {status}")
-    return 0 if status == JobStatus.COMPLETED else 1
+    return EXIT_OK if status == JobStatus.COMPLETED else EXIT_JOB_FAILED
 
 
 async def cmd_watch(args: argparse.Namespace) -> int:
@@ -124,11 +135,13 @@ async def cmd_status(args: argparse.Namespace) -> int:
         try:
             view = await client.status(args.job)
         except JobNotFoundError as exc:
-            raise CliError(f"no job {args.job}") from exc
+            raise CliError(f"no job {args.job}", EXIT_NOT_FOUND) from exc
     if args.json:
         print(msgspec.json.encode(view).decode())
         return 0
     print(f"job {view.job_id}: {view.status}  attempt {view.attempt}  retries {view.retry_count}")
+    if view.waiting_reason:
+        print(f"  waiting for a backend: {view.waiting_reason}")
     if view.abort_reason:
         print(f"  reason: {view.abort_reason}")
     if view.user_message:
@@ -151,7 +164,7 @@ async def cmd_history(args: argparse.Namespace) -> int:
         try:
             events = await client.history(args.job)
         except JobNotFoundError as exc:
-            raise CliError(f"no job {args.job}") from exc
+            raise CliError(f"no job {args.job}", EXIT_NOT_FOUND) from exc
     for event in events:
         if args.json:
             print(msgspec.json.encode(event).decode())
@@ -162,16 +175,21 @@ async def cmd_history(args: argparse.Namespace) -> int:
 
 async def cmd_simple(args: argparse.Namespace) -> int:
     async with await connect() as client:
-        if args.command == "cancel":
-            await client.cancel(args.job, args.reason)
-        elif args.command == "retry":
-            await client.retry(args.job, force=args.force)
-        elif args.command == "emergency-stop":
-            await client.emergency_stop(args.reason)
-        else:
-            await client.resume()
+        try:
+            if args.command == "cancel":
+                await client.cancel(args.job, args.reason)
+            elif args.command == "retry":
+                await client.retry(args.job, force=args.force)
+            elif args.command == "emergency-stop":
+                await client.emergency_stop(args.reason)
+            else:
+                await client.resume()
+        except JobNotFoundError as exc:
+            raise CliError(f"no job {args.job}", EXIT_NOT_FOUND) from exc
+        except JobNotEligibleError as exc:
+            raise CliError(f"refused: {exc}", EXIT_REFUSED) from exc
     print("ok")
-    return 0
+    return EXIT_OK
 
 
 async def cmd_stats(args: argparse.Namespace) -> int:
@@ -185,7 +203,9 @@ async def cmd_stats(args: argparse.Namespace) -> int:
         try:
             stats = await request_stats(client.bus, since, args.detailed)
         except StatsUnavailableError as exc:
-            raise CliError(f"statistics unavailable: {exc} (is analytics running?)") from exc
+            raise CliError(
+                f"statistics unavailable: {exc} (is analytics running?)", EXIT_UNAVAILABLE
+            ) from exc
     print(
         json.dumps(stats, indent=2, default=str)
         if args.json
@@ -202,8 +222,13 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 
 async def cmd_up(args: argparse.Namespace) -> int:
-    await run_until_interrupted(Stack(StackConfig.from_env()))
-    return 0
+    try:
+        await run_until_interrupted(Stack(StackConfig.from_env()))
+    except StackRunningError as exc:
+        raise CliError(str(exc), EXIT_REFUSED) from exc
+    except (RuntimeError, OSError, TimeoutError) as exc:
+        raise CliError(f"the stack stopped: {exc}", EXIT_UNAVAILABLE) from exc
+    return EXIT_OK
 
 
 async def cmd_demo(args: argparse.Namespace) -> int:
@@ -212,8 +237,13 @@ async def cmd_demo(args: argparse.Namespace) -> int:
     return int(await run_demo(timeout=args.timeout))
 
 
+VERBOSE = ("-v", "--verbose")
+VERBOSE_KW: dict[str, Any] = {"action": "count", "help": "log on stderr: -v info, -vv debug"}
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="comfy-recovery", description=__doc__)
+    p = argparse.ArgumentParser(prog="comfy-recovery", description=__doc__, epilog=EXIT_CODES)
+    p.add_argument(*VERBOSE, **VERBOSE_KW, default=0)
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("up", help="run NATS, all services and (without CR_COMFYUI_URLS) the simulator")
     s = sub.add_parser("submit", help="submit an API-format workflow")
@@ -249,6 +279,10 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("classify", help="classify JSON-lines failures from stdin")
     c = sub.add_parser("demo", help="bring the stack up if needed and run a few jobs")
     c.add_argument("--timeout", type=float, default=300)
+    add_campaign_parser(sub)
+    add_deadletters_parser(sub)
+    for command in sub.choices.values():  # -v is accepted after the subcommand too
+        command.add_argument(*VERBOSE, **VERBOSE_KW, default=argparse.SUPPRESS)
     return p
 
 
@@ -264,12 +298,15 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = 
     "stats": cmd_stats,
     "up": cmd_up,
     "demo": cmd_demo,
+    "campaign": cmd_campaign,
+    "deadletters": cmd_deadletters,
 }
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``comfy-recovery`` command."""
     args = parser().parse_args(argv)
+    logs.configure(args.verbose)
     try:
         if args.command == "classify":
             code = cmd_classify(args)
@@ -279,5 +316,5 @@ def main(argv: list[str] | None = None) -> None:
         print(f"comfy-recovery: error: {exc}", file=sys.stderr)
         code = exc.code
     except KeyboardInterrupt:
-        code = 130
+        code = EXIT_INTERRUPTED
     sys.exit(code)

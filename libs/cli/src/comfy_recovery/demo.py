@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import copy
 import json
+import sys
 import time
 from dataclasses import dataclass, field
 from importlib import resources
@@ -13,8 +14,15 @@ from typing import Any
 
 import httpx
 
-from comfy_recovery import render
-from comfy_recovery.stack import Stack, StackConfig
+from comfy_recovery import render, stackfile
+from comfy_recovery.errors import (
+    EXIT_JOB_FAILED,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_UNAVAILABLE,
+    CliError,
+)
+from comfy_recovery.stack import Stack, StackConfig, StackRunningError
 from contracts import JobClient, RecoveryDecided, RecoveryPolicy
 from contracts.backends import parse_backends
 from contracts.errors import BusUnavailableError
@@ -76,7 +84,7 @@ async def stack_is_up(settings: BusSettings) -> bool:
     """Whether NATS answers at the configured URL."""
     try:
         client = await asyncio.wait_for(JobClient.connect(settings, source="demo"), 5)
-    except (BusUnavailableError, TimeoutError):
+    except (BusUnavailableError, TimeoutError, OSError):
         return False
     await client.close()
     return True
@@ -93,30 +101,77 @@ async def inject_faults(comfyui_urls: str) -> None:
 
 
 async def run_demo(timeout: float = 300) -> int:
-    """Start the stack if it is not running, run the scenarios, print the outcome table."""
-    settings = BusSettings()
-    stack = None
+    """Use the running stack (``CR_NATS_URL``, or a live ``<data>/stack.json``), or start
+    one for the demo and stop it afterwards; run the scenarios, print the outcome table.
+
+    Raises:
+        CliError: ``CR_NATS_URL`` is set but nothing answers there, or the stack cannot start.
+    """
     config = StackConfig.from_env()
-    if not await stack_is_up(settings):
-        stack = Stack(config, echo=False, log_file=config.data_dir / "demo-stack.log")
-        print(f"starting the local stack (logs: {config.data_dir / 'demo-stack.log'}) …")
-        await stack.start()
-        settings = BusSettings(url=stack.nats_url)
-        await asyncio.sleep(3)
-    urls = stack.comfyui_urls if stack else _running_urls(config)
-    if urls:
-        await inject_faults(urls)
+    if config.nats_url:
+        if not await stack_is_up(BusSettings()):
+            raise CliError(
+                f"cannot reach NATS at {config.nats_url}: CR_NATS_URL is set, so demo uses that "
+                "stack and starts none (start it, or unset CR_NATS_URL)",
+                EXIT_UNAVAILABLE,
+            )
+        return await _run_on(BusSettings(), _running_urls(config), timeout)
+    running = stackfile.live(config.data_dir)
+    if running is not None and await stack_is_up(BusSettings(url=running["nats_url"])):
+        say(f"using the stack of pid {running['pid']} (NATS {running['nats_url']})")
+        return await _run_on(
+            BusSettings(url=running["nats_url"]), str(running.get("comfyui_urls", "")), timeout
+        )
+    if await stack_is_up(BusSettings()):
+        return await _run_on(BusSettings(), config.comfyui_urls, timeout)
+    stack = Stack(config, echo=False, log_file=config.data_dir / "demo-stack.log")
+    say(f"starting the local stack (logs: {config.data_dir / 'demo-stack.log'}) …")
     try:
-        return await _run(settings, timeout)
+        await stack.start()
+        await wait_ready(stack)
+        return await _run_on(BusSettings(url=stack.nats_url), stack.comfyui_urls, timeout)
+    except StackRunningError as exc:
+        raise CliError(str(exc), EXIT_REFUSED) from exc
+    except (RuntimeError, OSError, TimeoutError) as exc:
+        raise CliError(
+            f"the local stack did not start: {exc} (see {stack.log.name if stack.log else 'log'})",
+            EXIT_UNAVAILABLE,
+        ) from exc
     finally:
-        if stack is not None:
-            await stack.stop()
+        await stack.stop()
+
+
+def say(text: str) -> None:
+    """A progress line on stderr (stdout holds the outcome table)."""
+    print(text, file=sys.stderr, flush=True)
+
+
+async def wait_ready(stack: Stack, timeout: float = 90.0) -> None:
+    """Until every service answers 200 on /readyz (consumers bound, backends probed)."""
+    health = stack.describe()["health"]
+    assert isinstance(health, dict)
+    urls = [f"{base}/readyz" for base in health.values()]
+    deadline = asyncio.get_running_loop().time() + timeout
+    async with httpx.AsyncClient(timeout=2) as http:
+        while True:
+            codes = await asyncio.gather(*(http.get(u) for u in urls), return_exceptions=True)
+            if all(isinstance(c, httpx.Response) and c.status_code == 200 for c in codes):
+                return
+            if stack.failed.is_set() or asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"services not ready after {timeout:.0f}s")
+            await asyncio.sleep(0.5)
+
+
+async def _run_on(settings: BusSettings, comfyui_urls: str, timeout: float) -> int:
+    if comfyui_urls:
+        await inject_faults(comfyui_urls)
+    return await _run(settings, timeout)
 
 
 def _running_urls(config: StackConfig) -> str:
-    path = config.data_dir / "stack.json"
-    if path.exists():
-        return str(json.loads(path.read_text()).get("comfyui_urls", ""))
+    running = stackfile.read(config.data_dir)
+    if running is not None:
+        return str(running.get("comfyui_urls", ""))
     return config.comfyui_urls
 
 
@@ -124,21 +179,21 @@ async def _run(settings: BusSettings, timeout: float) -> int:
     async with await JobClient.connect(settings, source="demo") as client:
         started = time.monotonic()
         jobs = [(s, await client.submit(s.workflow(), policy=s.policy)) for s in SCENARIOS]
-        print(f"submitted {len(jobs)} jobs; waiting for them to end …")
+        say(f"submitted {len(jobs)} jobs; waiting for them to end …")
         results = await asyncio.gather(
             *(client.result(job_id, timeout) for _, job_id in jobs), return_exceptions=True
         )
         rows = []
         for (scenario, job_id), result in zip(jobs, results, strict=True):
             if isinstance(result, BaseException):
-                rows.append((scenario.name, job_id[:8], "TIMEOUT", "-", "-", ""))
+                rows.append((scenario.name, job_id, "TIMEOUT", "-", "-", ""))
                 continue
             chain = [str(e.strategy) for e in result.events if isinstance(e, RecoveryDecided)]
             note = result.user_message or ""
             rows.append(
                 (
                     scenario.name,
-                    job_id[:8],
+                    job_id,
                     str(result.status),
                     str(result.attempts),
                     " → ".join(chain) or "-",
@@ -147,4 +202,5 @@ async def _run(settings: BusSettings, timeout: float) -> int:
             )
         print(render.table(["scenario", "job", "outcome", "attempts", "recovery", "message"], rows))
         print(f"({time.monotonic() - started:.1f}s; `comfy-recovery history <job>` shows why)")
-    return 0
+    timed_out = sum(1 for r in results if isinstance(r, BaseException))
+    return EXIT_JOB_FAILED if timed_out else EXIT_OK

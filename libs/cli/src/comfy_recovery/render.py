@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from contracts.codec import AnyEvent
+from contracts.control import DispatchResumed, EmergencyStopRequested
 from contracts.failure import FailureClassified
 from contracts.job import (
     InterruptSent,
+    JobCancelRequested,
     JobCompleted,
     JobDispatched,
     JobFailed,
     JobProgressed,
+    JobRetryRequested,
     JobSubmitted,
 )
 from contracts.recovery import Abort, Dispatch, RecoveryDecided
@@ -49,7 +53,36 @@ def describe(event: AnyEvent) -> str:
             return _decision(event)
         case InterruptSent():
             return f"interrupt sent for prompt {event.prompt_id[:8]} ({event.reason})"
-    return type(event).__name__
+        case JobCancelRequested():
+            return _with_reason("cancel requested", event.requested_by, event.reason)
+        case JobRetryRequested():
+            name = "retry requested (forced)" if event.force else "retry requested"
+            return _with_reason(name, event.requested_by, "")
+        case EmergencyStopRequested():
+            return _with_reason("emergency stop", event.requested_by, event.reason)
+        case DispatchResumed():
+            return _with_reason("dispatch resumed", event.requested_by, "")
+    return _generic(event)
+
+
+def event_name(event: object) -> str:
+    """A person's name for an event type: ``job.cancel_requested`` → ``cancel requested``."""
+    config = getattr(type(event), "__struct_config__", None)
+    tag = getattr(config, "tag", None)
+    if not isinstance(tag, str):
+        return re.sub(r"(?<!^)(?=[A-Z])", " ", type(event).__name__).lower()
+    return tag.rpartition(".")[2].replace("_", " ")
+
+
+def _with_reason(name: str, by: str, reason: str) -> str:
+    text = f"{name} by {by}" if by else name
+    return f"{text}: {reason}" if reason else text
+
+
+def _generic(event: object) -> str:
+    """Events this CLI has no sentence for yet (e.g. a new waiting state): name and reason."""
+    reason = getattr(event, "reason", "") or getattr(event, "message", "")
+    return f"{event_name(event)}: {reason}" if reason else event_name(event)
 
 
 def _decision(event: RecoveryDecided) -> str:
@@ -59,7 +92,9 @@ def _decision(event: RecoveryDecided) -> str:
     if changes:
         text += f" [{changes}]"
     for action in event.actions:
-        if isinstance(action, Dispatch) and action.not_before:
+        if isinstance(action, Dispatch) and action.wait_until:
+            text += f"\n      → waiting for a usable backend (until {action.wait_until:%H:%M:%S})"
+        elif isinstance(action, Dispatch) and action.not_before:
             text += f" (not before {action.not_before:%H:%M:%S})"
         if isinstance(action, Abort) and action.user_message:
             text += f"\n      → {action.user_message}"

@@ -3,62 +3,41 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import json
 import os
 import signal
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
+from comfy_recovery import stackfile
 from comfy_recovery.natsd import NatsServer
-
-SERVICES = ("submitter", "monitor", "classifier", "recovery", "analytics")
-HEALTH_BASE_PORT = 9461
-
-
-@dataclass
-class StackConfig:
-    """Where things live and what to start."""
-
-    data_dir: Path
-    nats_url: str | None = None
-    nats_port: int = 4222
-    comfyui_urls: str = ""
-    simulator_backends: int = 2
-    health_base_port: int = HEALTH_BASE_PORT
-    services: Sequence[str] = SERVICES
-    extra_env: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def from_env(cls) -> StackConfig:
-        """Read ``CR_DATA_DIR``, ``CR_NATS_URL``, ``CR_COMFYUI_URLS``, ``CR_SIM_BACKENDS``."""
-        return cls(
-            data_dir=Path(os.environ.get("CR_DATA_DIR", ".data")).resolve(),
-            nats_url=os.environ.get("CR_NATS_URL") or None,
-            nats_port=int(os.environ.get("CR_LOCAL_NATS_PORT", "4222")),
-            comfyui_urls=os.environ.get("CR_COMFYUI_URLS", ""),
-            simulator_backends=int(os.environ.get("CR_SIM_BACKENDS", "2")),
-            health_base_port=int(os.environ.get("CR_HEALTH_BASE_PORT", str(HEALTH_BASE_PORT))),
-        )
-
-
-SIMULATOR_MODULE = "comfysim"
-MISSING_SIMULATOR = (
-    "no CR_COMFYUI_URLS given and the ComfyUI simulator is not installed: "
-    "set CR_COMFYUI_URLS=id=http://host:8188,... or install it (`make install`, or "
-    "`pip install ./tools/comfysim`)"
+from comfy_recovery.procs import end_process
+from comfy_recovery.stackconfig import (
+    MISSING_SIMULATOR,
+    SERVICES,
+    StackConfig,
+    StackConfigError,
+    simulator_installed,
 )
 
+__all__ = ["SERVICES", "Stack", "StackConfig", "StackConfigError", "StackRunningError"]
 
-def simulator_installed() -> bool:
-    """Whether the development simulator package can be started."""
-    return importlib.util.find_spec(SIMULATOR_MODULE) is not None
+NATS_POLL_S = 0.25
+STOP_GRACE_S = 15.0
+
+
+class StackRunningError(RuntimeError):
+    """Another live stack already owns this data directory."""
 
 
 class Stack:
-    """Starts and supervises the local system; `stop()` takes it down in reverse order."""
+    """Starts and supervises the local system; `stop()` takes it down in reverse order.
+
+    Every exit path stops what was started: a failing `start()` stops the parts already
+    running before it raises, and nats-server, the simulator and each service run in their
+    own process group, which `stop()` ends as a whole.
+    """
 
     def __init__(
         self, config: StackConfig, *, echo: bool = True, log_file: Path | None = None
@@ -74,8 +53,13 @@ class Stack:
         self.simulator: asyncio.subprocess.Process | None = None
         self.procs: dict[str, asyncio.subprocess.Process] = {}
         self.restarts: dict[str, int] = {}
+        self.failed = asyncio.Event()
         self._stopping = False
+        self._stopped = False
         self._disabled: set[str] = set()
+        self._supervisors: list[asyncio.Task[None]] = []
+        self._nats_task: asyncio.Task[None] | None = None
+        self._nats_starting: asyncio.Future[NatsServer] | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     def say(self, text: str) -> None:
@@ -85,22 +69,55 @@ class Stack:
     def _emit(self, line: str) -> None:
         if self.echo:
             print(line, file=sys.stderr, flush=True)
-        if self.log is not None:
+        if self.log is not None and not self.log.closed:
             self.log.write(line + "\n")
 
     async def start(self) -> None:
-        """NATS, the simulator if no ComfyUI is configured, then every service."""
+        """NATS, the simulator if no ComfyUI is configured, then every service.
+
+        Raises:
+            StackRunningError: a live stack already owns the data directory.
+        """
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        other = stackfile.live(self.config.data_dir)
+        if other is not None and other.get("pid") != os.getpid():
+            raise StackRunningError(
+                f"a stack already runs from {self.config.data_dir} (pid {other.get('pid')}, "
+                f"NATS {other.get('nats_url')}); stop it first or set CR_DATA_DIR"
+            )
+        try:
+            await self._start_parts()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start_parts(self) -> None:
         if not self.nats_url:
             self.nats = NatsServer(self.config.data_dir / "nats", port=self.config.nats_port)
-            await asyncio.to_thread(self.nats.start)
+            # shielded: a cancelled start (Ctrl-C) must not leave a server starting unseen
+            self._nats_starting = asyncio.ensure_future(asyncio.to_thread(self.nats.start))
+            await asyncio.shield(self._nats_starting)
             self.nats_url = self.nats.url
             self.say(f"nats-server (JetStream, sync_interval: always) at {self.nats_url}")
+            self._nats_task = self._watch(self._supervise_nats(), "nats-server supervisor")
         if not self.comfyui_urls:
             self.comfyui_urls = await self._start_simulator()
         for index, name in enumerate(self.config.services):
-            self._tasks.append(asyncio.create_task(self._supervise(name, index)))
-        (self.config.data_dir / "stack.json").write_text(json.dumps(self.describe()))
+            self._supervisors.append(self._watch(self._supervise(name, index), name))
+        stackfile.write(self.config.data_dir, self.describe())
+
+    def _watch(self, coro: Coroutine[Any, Any, None], what: str) -> asyncio.Task[None]:
+        """Run a supervising task; if it dies of a bug, say so and flag the stack failed."""
+        task = asyncio.create_task(coro)
+        self._tasks.append(task)
+
+        def done(t: asyncio.Task[None]) -> None:
+            if not t.cancelled() and t.exception() is not None and not self._stopping:
+                self.say(f"{what} failed: {t.exception()!r}")
+                self.failed.set()
+
+        task.add_done_callback(done)
+        return task
 
     def describe(self) -> dict[str, object]:
         """What is running where (written to ``<data>/stack.json``)."""
@@ -126,26 +143,49 @@ class Stack:
         env["PYTHONUNBUFFERED"] = "1"
         return env
 
+    async def _supervise_nats(self) -> None:
+        """Restart nats-server on the same port and store whenever it dies (kill -9 too)."""
+        nats = self.nats
+        assert nats is not None
+        while not self._stopping:
+            await asyncio.sleep(NATS_POLL_S)
+            proc = nats.proc
+            if self._stopping or proc is None or proc.poll() is None:
+                continue
+            self.say(f"nats-server exited with {proc.returncode}; restarting on the same store")
+            try:
+                await asyncio.to_thread(nats.restart)
+            except (OSError, RuntimeError, TimeoutError) as exc:
+                self.say(f"nats-server did not restart ({exc}); trying again")
+                continue
+            self.restarts["nats-server"] = self.restarts.get("nats-server", 0) + 1
+            self.say(f"nats-server restarted at {self.nats_url}")
+
     async def _start_simulator(self) -> str:
-        if not simulator_installed():
+        module = self.config.simulator_module
+        if not simulator_installed(module):
             raise RuntimeError(MISSING_SIMULATOR)
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            SIMULATOR_MODULE,
+            module,
             "--backends",
             str(self.config.simulator_backends),
+            stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,
         )
         self.simulator = proc
         urls: list[str] = []
+        output: list[str] = []
         assert proc.stdout is not None
         while len(urls) < self.config.simulator_backends:
             line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
             if not line:
-                raise RuntimeError("the simulator exited before it was ready")
+                tail = "".join(output[-5:]).strip()
+                raise RuntimeError(f"the simulator exited before it was ready: {tail}")
+            output.append(line)
             if line.startswith("backend "):
                 _, ident, url = line.split()
                 urls.append(f"{ident}={url}")
@@ -161,11 +201,15 @@ class Stack:
                 "-m",
                 name,
                 env=self.env(name, index),
+                stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,
             )
             self.procs[name] = proc
+            if self._stopping:  # stop() ran while this process was being spawned
+                await end_process(proc, STOP_GRACE_S)
+                return
             started = asyncio.get_running_loop().time()
             await self._pipe(name, proc)
             code = await proc.wait()
@@ -203,42 +247,58 @@ class Stack:
         """Start (and supervise again) a service stopped by `stop_service`."""
         self._disabled.discard(name)
         index = list(self.config.services).index(name)
-        self._tasks.append(asyncio.create_task(self._supervise(name, index)))
+        self._supervisors.append(self._watch(self._supervise(name, index), name))
 
     async def stop(self) -> None:
-        """SIGTERM every service (they finish their batch), then the simulator, then NATS."""
+        """SIGTERM every service (they finish their batch), then the simulator, then NATS.
+
+        Safe to call on a half-started stack and more than once.
+        """
+        if self._stopped:
+            return
         self._stopping = True
-        for proc in self.procs.values():
-            if proc.returncode is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.procs.values():
-            try:
-                await asyncio.wait_for(proc.wait(), 15)
-            except TimeoutError:
-                proc.kill()
-        if self.simulator is not None and self.simulator.returncode is None:
-            self.simulator.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(self.simulator.wait(), 10)
-            except TimeoutError:
-                self.simulator.kill()
-        for task in self._tasks:
-            task.cancel()
+        procs = list(self.procs.values())
+        await asyncio.gather(*(end_process(p, STOP_GRACE_S) for p in procs))
+        if self._supervisors:  # a spawn in flight ends itself once it sees _stopping
+            await asyncio.wait(self._supervisors, timeout=STOP_GRACE_S + 5)
+        await asyncio.gather(*(end_process(p, 5) for p in self.procs.values()))
+        if self.simulator is not None:
+            await end_process(self.simulator, 10)
+        if self._nats_task is not None:  # returns within one poll (or one restart)
+            await asyncio.wait([self._nats_task], timeout=30)
+        if self._nats_starting is not None:
+            await asyncio.wait([self._nats_starting])
         if self.nats is not None:
             await asyncio.to_thread(self.nats.stop)
-        (self.config.data_dir / "stack.json").unlink(missing_ok=True)
-        self.say("stopped")
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        stackfile.remove_if_mine(self.config.data_dir)
+        self._stopped = True
+        if self.nats is not None or self.simulator is not None or self.procs:
+            self.say("stopped")
         if self.log is not None:
             self.log.close()
 
 
 async def run_until_interrupted(stack: Stack) -> None:
-    """`up`: start, wait for Ctrl-C or SIGTERM, stop cleanly."""
+    """`up`: start, wait for Ctrl-C, SIGTERM or a supervisor failure; always stop cleanly."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await stack.start()
-    stack.say("up; Ctrl-C stops everything")
-    await stop.wait()
-    await stack.stop()
+    try:
+        await stack.start()
+        stack.say("up; Ctrl-C stops everything")
+        waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(stack.failed.wait())]
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        await stack.stop()
+    if stack.failed.is_set():
+        raise RuntimeError("a supervisor failed; the stack was stopped (see the log above)")
