@@ -9,6 +9,10 @@ Outcome mapping (one place for every service):
 | undecodable bytes            | dead-letter subject with the reason, count it, term   |
 | `PermanentError`             | dead-letter subject with the reason, count it, term   |
 | anything else (a bug)        | logged, nak with backoff; ``max_deliver`` caps it     |
+| either retry on the last     | dead-letter (reason ``max_deliver: …``), count, term: |
+| delivery ``max_deliver``     | nothing given up is dropped silently                  |
+
+The batch path maps a whole batch the same way.
 
 The watchdog exists because nats-py pull consumers do not always resume after a server
 restart (nats-io/nats.py#504): when the consumer has pending messages and nothing arrives
@@ -104,6 +108,8 @@ class Consumer:
         self._seconds = metrics.HANDLER_SECONDS.labels(durable)
         self._redelivered = metrics.REDELIVERIES.labels(durable)
         self._consumed: dict[str, Any] = {}
+        self.max_deliver = -1 if self.spec.unlimited_deliveries else bus.settings.max_deliver
+        """The durable's own limit (read back when bound: an older durable keeps its own)."""
 
     def stop(self) -> None:
         """Ask the loop to finish after the current batch."""
@@ -127,6 +133,8 @@ class Consumer:
     async def _bind(self) -> Any:
         if self._sub is None:
             await ensure_consumer(self.bus.js, self.spec, self.bus.settings)
+            info = await self.bus.js.consumer_info(self.spec.stream, self.spec.durable)
+            self.max_deliver = int(info.config.max_deliver or -1)
             self._sub = await self.bus.js.pull_subscribe_bind(
                 durable=self.spec.durable, stream=self.spec.stream
             )
@@ -212,7 +220,7 @@ class Consumer:
         except TransientError as exc:
             log.info("consumer.retry_later", durable=durable, reason=str(exc))
             metrics.HANDLER_ERRORS.labels(durable, "transient").inc()
-            await _settle(delivery.msg.nak(delay=max(exc.retry_after_s, 0.001)))
+            await self._retry_later(delivery, max(exc.retry_after_s, 0.001), str(exc))
             return
         except PermanentError as exc:
             await self.dead_letter(delivery.msg, str(exc))
@@ -220,7 +228,7 @@ class Consumer:
         except Exception as exc:  # noqa: BLE001 - a bug: logged, redelivered, capped by max_deliver
             log.exception("consumer.handler_bug", durable=durable, error=repr(exc))
             metrics.HANDLER_ERRORS.labels(durable, "bug").inc()
-            await _settle(delivery.msg.nak(delay=min(2.0**delivery.num_delivered, 60.0)))
+            await self._retry_later(delivery, _backoff(delivery), repr(exc))
             return
         await _settle(delivery.msg.ack())
         self.handled += 1
@@ -245,16 +253,33 @@ class Consumer:
             log.warning("consumer.batch_retry_later", durable=durable, reason=str(exc))
             metrics.HANDLER_ERRORS.labels(durable, "transient").inc()
             for d in deliveries:
-                await _settle(d.msg.nak(delay=max(exc.retry_after_s, 0.001)))
+                await self._retry_later(d, max(exc.retry_after_s, 0.001), str(exc))
             return
         except PermanentError as exc:
             for d in deliveries:
                 await self.dead_letter(d.msg, str(exc))
             return
+        except Exception as exc:  # noqa: BLE001 - a bug: logged, redelivered with backoff
+            log.exception("consumer.batch_handler_bug", durable=durable, error=repr(exc))
+            metrics.HANDLER_ERRORS.labels(durable, "bug").inc()
+            for d in deliveries:
+                await self._retry_later(d, _backoff(d), repr(exc))
+            return
         for d in deliveries:
             await _settle(d.msg.ack())
             self._count(d.msg.subject)
         self.handled += len(deliveries)
+
+    async def _retry_later(self, delivery: Delivery, delay: float, reason: str) -> None:
+        """Nak with `delay`; on the durable's last delivery, dead-letter instead (JetStream
+        would otherwise drop the message without a trace)."""
+        if 0 < self.max_deliver <= delivery.num_delivered:
+            await self.dead_letter(
+                delivery.msg,
+                f"max_deliver: given up after {delivery.num_delivered} deliveries: {reason}",
+            )
+            return
+        await _settle(delivery.msg.nak(delay=delay))
 
     async def dead_letter(self, msg: Msg, reason: str) -> None:
         """Publish `msg` to the dead-letter subject with `reason`, count it, and term it."""
@@ -272,6 +297,11 @@ class Consumer:
             return
         metrics.DEADLETTERED.labels(self.spec.durable, reason.split(":", 1)[0][:40]).inc()
         await _settle(msg.term())
+
+
+def _backoff(delivery: Delivery) -> float:
+    """Redelivery delay after a bug: doubling per delivery, at most a minute."""
+    return min(2.0**delivery.num_delivered, 60.0)
 
 
 async def _settle(op: Awaitable[None]) -> None:

@@ -1,0 +1,60 @@
+"""``comfy-recovery deadletters`` lists what consumers gave up on (real nats-server)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from comfy_recovery.deadletters_cmd import read_dead_letters, render
+from contracts import Bus, BusSettings, FailureEvidence, JobFailed, utcnow
+from contracts import subjects as subj
+from contracts.codec import encode
+
+pytestmark = pytest.mark.integration
+
+
+async def test_dead_letters_are_listed_with_reason_consumer_and_job(
+    bus: Bus, bus_settings: BusSettings
+) -> None:
+    event = JobFailed(
+        event_id="dl-1",
+        job_id="job-dl",
+        occurred_at=utcnow(),
+        source="t",
+        evidence=FailureEvidence(surface="client", message="boom"),
+    )
+    original = subj.per_job(subj.JOB_FAILED, "job-dl")
+    await bus.publish_raw(
+        subj.deadletter(original),
+        encode(event),
+        {
+            subj.HDR_DLQ_REASON: "max_deliver: given up after 20 deliveries: boom",
+            subj.HDR_DLQ_SUBJECT: original,
+            subj.HDR_DLQ_CONSUMER: "classifier",
+        },
+    )
+    await bus.publish_raw(subj.deadletter("job.failed.x"), b"\xff", {})
+    [first, second] = await read_dead_letters(bus)
+    assert (first.consumer, first.subject, first.job_id) == ("classifier", original, "job-dl")
+    assert first.event_type == "job.failed" and first.reason.startswith("max_deliver")
+    assert second.event_type is None and second.subject == "job.failed.x"
+    assert "max_deliver" in render([first, second])
+
+    env = {**os.environ, "CR_NATS_URL": bus_settings.url}
+    out = await asyncio.to_thread(
+        subprocess.run,
+        [str(Path(sys.executable).with_name("comfy-recovery")), "deadletters", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)
+    assert [r["job_id"] for r in rows] == ["job-dl", None]
