@@ -6,8 +6,11 @@ BIN := $(VENV)/bin
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 PYTEST := $(BIN)/pytest
 export UV_PYTHON_DOWNLOADS := never
+TOOLS := .tools
+ASYNCAPI_CLI_VERSION := 4.1.1
+ASYNCAPI := $(TOOLS)/node_modules/.bin/asyncapi
 
-.PHONY: help install run demo test test-fast test-slow bench lint fmt schemas clean
+.PHONY: help install run demo test test-fast test-slow bench lint fmt schemas asyncapi-cli clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -49,8 +52,15 @@ fmt: install ## format and autofix
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-schemas: install ## write the JSON Schema of every event to docs/schemas/
-	$(BIN)/python -m contracts.schemas docs/schemas
+schemas: install $(ASYNCAPI) ## write every event's JSON Schema (docs/schemas/) and docs/asyncapi.yaml, then validate it
+	$(BIN)/python -m contracts.schemas docs/schemas docs/asyncapi.yaml
+	ASYNCAPI_METRICS_CONFIG_PATH=$(TOOLS)/asyncapi-analytics.json $(ASYNCAPI) validate docs/asyncapi.yaml
+
+asyncapi-cli: $(ASYNCAPI) ## the official AsyncAPI CLI (npm, pinned) in .tools/, for `make schemas` and its test
+
+$(ASYNCAPI):
+	npm install --prefix $(TOOLS) --save-exact --no-audit --no-fund --loglevel=error @asyncapi/cli@$(ASYNCAPI_CLI_VERSION)
+	echo '{"analyticsEnabled":"false","infoMessageShown":"true","userID":"comfy-recovery"}' > $(TOOLS)/asyncapi-analytics.json
 
 clean: ## remove the virtualenv and local data
 	rm -rf $(VENV) .data

@@ -1,4 +1,4 @@
-"""`make schemas`: the JSON Schema of every event, generated from the Structs."""
+"""`make schemas`: the JSON Schema of every event, and the AsyncAPI document, from the Structs."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 import msgspec
 
+from contracts import asyncapi
 from contracts.codec import EVENT_TYPES, AnyEvent, type_tag
 
 
@@ -19,21 +20,34 @@ def event_schemas() -> dict[str, dict[str, Any]]:
     return schemas
 
 
-def write(directory: Path) -> list[Path]:
-    """Write one ``<type>.schema.json`` per event into `directory`."""
+def schema_texts() -> dict[str, str]:
+    """file name → text of every ``<type>.schema.json`` (what `write` puts on disk)."""
+    return {
+        f"{tag}.schema.json": json.dumps(schema, indent=2, sort_keys=True) + "\n"
+        for tag, schema in event_schemas().items()
+    }
+
+
+def write(directory: Path, asyncapi_path: Path | None = None) -> list[Path]:
+    """Write one ``<type>.schema.json`` per event into `directory`, and the AsyncAPI
+    document to `asyncapi_path` (default: ``asyncapi.yaml`` next to `directory`)."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for tag, schema in event_schemas().items():
-        path = directory / f"{tag}.schema.json"
-        path.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n")
+    for name, text in schema_texts().items():
+        path = directory / name
+        path.write_text(text)
         written.append(path)
+    target = asyncapi_path or directory.parent / "asyncapi.yaml"
+    target.write_text(asyncapi.render())
+    written.append(target)
     return written
 
 
 def main() -> None:
-    """``python -m contracts.schemas DIR``."""
+    """``python -m contracts.schemas [SCHEMA_DIR [ASYNCAPI_FILE]]``."""
     target = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/schemas")
-    for path in write(target):
+    document = Path(sys.argv[2]) if len(sys.argv) > 2 else None
+    for path in write(target, document):
         print(path)
 
 
