@@ -69,7 +69,6 @@ async def build(bus: Bus, settings: Settings) -> Service:
         {ref.id: ComfyClient(ref, http) for ref in refs},
         Claims(bus, holder, stale_after_s),
         no_backend_retry_s=settings.no_backend_retry_s,
-        no_backend_give_up=settings.no_backend_give_up,
         default_stall_window_s=settings.default_stall_window_s,
     )
     dispatcher.paused = await paused_at_start(bus)

@@ -26,8 +26,9 @@ class Settings(BaseSettings):
     connect_timeout_s: float = Field(3.0, description="Seconds to connect to ComfyUI")
     read_timeout_s: float = Field(30.0, description="Seconds to wait for a ComfyUI reply")
     max_connections: int = Field(50, description="Pooled HTTP connections per backend")
-    no_backend_retry_s: float = Field(5.0, description="Wait when no backend can take a job")
-    no_backend_give_up: int = Field(12, description="Deliveries before 'no backend' fails")
+    no_backend_retry_s: float = Field(
+        5.0, description="Seconds between looks for a usable backend while a job waits"
+    )
     default_stall_window_s: float = Field(120.0, description="Stall window if no policy")
     health_port: int | None = Field(None, description="Port of /healthz, /readyz, /metrics")
     api_port: int | None = Field(None, description="Port of the public HTTP API (unset: off)")

@@ -6,6 +6,7 @@ import contextlib
 import os
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -31,7 +32,7 @@ from submitter.adapters.comfy import ComfyClient, PromptReply
 from submitter.adapters.job_log import JobLog
 from submitter.adapters.registry import Registry
 from submitter.errors import ComfyReplyError, ComfyUnreachableError
-from submitter.selection import Constraints, choose_backend
+from submitter.selection import Constraints, choose_backend, why_none
 
 log = structlog.get_logger(__name__)
 SOURCE = f"submitter/{socket.gethostname()}-{os.getpid()}"
@@ -49,6 +50,8 @@ class Attempt:
     constraints: Constraints = Constraints()
     resume: bool = False
     uploads: list[InputAsset] = field(default_factory=list)
+    wait_until: datetime | None = None
+    """Set: no backend could take it when decided; hold it until one can (or this time)."""
 
     @property
     def key(self) -> str:
@@ -78,8 +81,8 @@ class Dispatcher:
         claims: Claims,
         *,
         no_backend_retry_s: float,
-        no_backend_give_up: int,
         default_stall_window_s: float,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.bus = bus
         self.log = JobLog(bus)
@@ -87,7 +90,7 @@ class Dispatcher:
         self.registry = registry
         self.clients = clients
         self.no_backend_retry_s = no_backend_retry_s
-        self.no_backend_give_up = no_backend_give_up
+        self.clock = clock
         self.default_stall_window_s = default_stall_window_s
         self.paused = False
 
@@ -114,12 +117,16 @@ class Dispatcher:
             raise TransientError("dispatch paused by emergency stop", retry_after_s=5.0)
         if await self._done(attempt):
             return
-        view = choose_backend(self.registry.views.values(), attempt.workflows, attempt.constraints)
+        now = self.clock()
+        views = self.registry.views
+        view = choose_backend(views.values(), attempt.workflows, attempt.constraints, now)
         if view is None:
-            await self._no_backend(attempt, deliveries)
+            await self._no_backend(attempt, deliveries, now)
             return
         key = prompt_id_for(attempt.job_id, attempt.attempt, 0)
         backend_id = await self._claim(key, attempt, view.id)
+        if backend_id in views:
+            views[backend_id].dispatched(now)
         # asked again while holding the claim: a holder releases only after publishing
         if not await self._done(attempt):
             await self._dispatch_to(self._client(backend_id), attempt)
@@ -275,9 +282,23 @@ class Dispatcher:
             "job.dispatch_failed", job_id=attempt.job_id, surface=ev.surface, backend=backend_id
         )
 
-    async def _no_backend(self, attempt: Attempt, deliveries: int) -> None:
-        if deliveries < self.no_backend_give_up:
-            raise TransientError("no usable backend", retry_after_s=self.no_backend_retry_s)
+    async def _no_backend(self, attempt: Attempt, deliveries: int, now: float) -> None:
+        """No backend can take `attempt` now. A wait recovery decided is held here (the
+        message comes back) until its `wait_until`; anything else is reported at once as
+        ``no_backend`` — recovery then decides the wait, which the read model shows. A
+        wait near the durable's delivery limit is reported too, so recovery renews it.
+
+        Raises:
+            TransientError: the attempt waits; it comes back after a short pause.
+        """
+        left = attempt.wait_until.timestamp() - now if attempt.wait_until else 0.0
+        limit = self.bus.settings.max_deliver
+        renew = limit > 0 and deliveries >= limit - 2
+        if left > 0 and not renew:
+            raise TransientError(
+                "waiting for a usable backend", retry_after_s=min(self.no_backend_retry_s, left)
+            )
+        why = why_none(self.registry.views.values(), attempt.constraints, now)
         await self._fail(
             attempt,
             None,
@@ -285,7 +306,7 @@ class Dispatcher:
             FailureEvidence(
                 surface="client",
                 exception_type="ConnectionError",
-                message="no ComfyUI backend is reachable with its breaker closed",
+                message=f"no ComfyUI backend can take the job now: {why}",
                 observation="no_backend",
             ),
         )

@@ -34,6 +34,10 @@ class Handlers:
 
     def __init__(self, dispatcher: Dispatcher) -> None:
         self.d = dispatcher
+        self._acted: set[str] = set()
+        """Decisions whose actions before the dispatch were carried out by this instance
+        (a waiting dispatch comes back many times: a backend is freed or a prompt
+        interrupted once)."""
 
     async def on_job(self, event: AnyEvent, delivery: Delivery) -> None:
         """job.submitted → first attempt. (Cancellation is decided by recovery.)"""
@@ -49,6 +53,12 @@ class Handlers:
             return
         uploads = [a for a in event.actions if isinstance(a, UploadInput)]
         for action in event.actions:
+            if isinstance(action, Dispatch):
+                if len(self._acted) > 10_000:
+                    self._acted.clear()
+                self._acted.add(event.event_id)  # every action before it is done
+            elif event.event_id in self._acted:
+                continue  # carried out on an earlier delivery (the dispatch waited)
             await self._act(event, action, uploads, delivery)
 
     async def _act(
@@ -74,13 +84,11 @@ class Handlers:
                         event.event_id,
                     ),
                 )
-            case QuarantineBackend():
-                view = self.d.registry.views.get(action.backend_id)
-                if view is not None:
-                    view.quarantined = True
             case Dispatch():
                 await self._dispatch(event, action, uploads, delivery)
-            case Abort() | UploadInput():
+            case Abort() | UploadInput() | QuarantineBackend():
+                # a quarantine is the breaker recovery opened in KV (read by selection);
+                # a restart it asks for is the monitor's
                 pass
 
     async def _dispatch(
@@ -114,6 +122,7 @@ class Handlers:
             constraints,
             action.resume,
             assets,
+            action.wait_until,
         )
         await self.d.dispatch(attempt, delivery.num_delivered)
 

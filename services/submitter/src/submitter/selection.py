@@ -1,4 +1,11 @@
-"""Choosing a backend for a job (pure): capable, healthy, least loaded."""
+"""Choosing a backend for a job (pure): capable, usable, least loaded.
+
+Usability has one source of truth: the breaker recovery keeps in KV (state and
+``open_until``), read here at the time of choosing: an open breaker whose time is up is
+half-open and takes one probe dispatch at a time. Load is the last queue length seen plus
+the dispatches this instance made since that reading (a burst spreads instead of landing
+on the backend that looked idle a few seconds ago).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 MODEL_SUFFIXES: Final = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf", ".sft")
+INFLIGHT_TTL_S: Final = 60.0
+"""A local dispatch count older than this is dropped even without a fresh queue reading."""
+PROBE_TIMEOUT_S: Final = 300.0
+"""A half-open backend takes another probe when the last one gave no verdict for this long."""
 
 
 @dataclass
@@ -22,8 +33,48 @@ class BackendView:
     version: str | None = None
     device_type: str | None = None
     breaker: str = "closed"
-    quarantined: bool = False
+    open_until: float | None = None
+    breaker_reason: str = ""
+    queue_seen_at: float = 0.0
+    inflight: list[float] = field(default_factory=list)
+    probe_at: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def breaker_at(self, now: float) -> str:
+        """The breaker's state at `now` (an open one whose time is up is half-open)."""
+        if self.breaker == "open" and self.open_until is not None and now >= self.open_until:
+            return "half_open"
+        return self.breaker
+
+    def load(self, now: float) -> int:
+        """Queue length seen, plus our dispatches since that reading (recent ones only)."""
+        since = max(self.queue_seen_at, now - INFLIGHT_TTL_S)
+        return self.queue + sum(1 for t in self.inflight if t > since)
+
+    def saw_queue(self, queue: int, now: float) -> None:
+        """A fresh queue reading: it includes our earlier dispatches."""
+        self.queue, self.queue_seen_at = queue, now
+        self.inflight = [t for t in self.inflight if t > now]
+
+    def dispatched(self, now: float) -> None:
+        """Count one dispatch to this backend (and the probe, when half-open)."""
+        self.inflight = [t for t in self.inflight if t > now - INFLIGHT_TTL_S] + [now]
+        if self.breaker_at(now) == "half_open":
+            self.probe_at = now
+
+    def saw_breaker(self, state: str, open_until: float | None, reason: str = "") -> None:
+        """A new breaker value from KV: a verdict on any probe in flight."""
+        self.breaker, self.open_until, self.breaker_reason = state, open_until, reason
+        self.probe_at = None
+
+    def usable(self, now: float) -> bool:
+        """Reachable, breaker closed, or half-open with no probe in flight."""
+        if not self.reachable:
+            return False
+        state = self.breaker_at(now)
+        if state == "half_open":
+            return self.probe_at is None or now - self.probe_at > PROBE_TIMEOUT_S
+        return state != "open"
 
 
 @dataclass(frozen=True)
@@ -52,10 +103,8 @@ def required_models(workflows: Iterable[dict[str, Any]]) -> set[str]:
     return found
 
 
-def _usable(view: BackendView, c: Constraints) -> bool:
-    if view.id in c.exclude or view.quarantined or view.breaker == "open":
-        return False
-    if not view.reachable:
+def _usable(view: BackendView, c: Constraints, now: float) -> bool:
+    if view.id in c.exclude or not view.usable(now):
         return False
     if c.version_other_than and view.version == c.version_other_than:
         return False
@@ -71,16 +120,16 @@ def _capable(view: BackendView, nodes: set[str], models: set[str]) -> bool:
 
 
 def choose_backend(
-    views: Iterable[BackendView], workflows: list[dict[str, Any]], c: Constraints
+    views: Iterable[BackendView], workflows: list[dict[str, Any]], c: Constraints, now: float
 ) -> BackendView | None:
     """The backend to post to, or None when no usable backend exists.
 
     The hint wins when usable and capable. Otherwise capable backends come first, least
-    queued, then most free VRAM. When usable backends exist but none is known to be
-    capable, the least loaded is returned anyway: ComfyUI's own validation then reports
-    exactly what is missing, which recovery can act on.
+    loaded (`BackendView.load`), then most free VRAM. When usable backends exist but none
+    is known to be capable, the least loaded is returned anyway: ComfyUI's own validation
+    then reports exactly what is missing, which recovery can act on.
     """
-    usable = [v for v in views if _usable(v, c)]
+    usable = [v for v in views if _usable(v, c, now)]
     if not usable:
         return None
     nodes, models = required_nodes(workflows), required_models(workflows)
@@ -89,4 +138,21 @@ def choose_backend(
         if view.id == c.hint:
             return view
     pool = capable or usable
-    return min(pool, key=lambda v: (v.queue, -(v.vram_free or 0), v.id))
+    return min(pool, key=lambda v: (v.load(now), -(v.vram_free or 0), v.id))
+
+
+def why_none(views: Iterable[BackendView], c: Constraints, now: float) -> str:
+    """Why no backend can take a job now, backend by backend."""
+    reasons = []
+    for view in views:
+        if view.id in c.exclude:
+            reasons.append(f"{view.id}: excluded for this job")
+        elif not view.reachable:
+            reasons.append(f"{view.id}: unreachable")
+        elif view.breaker_at(now) == "open":
+            reasons.append(f"{view.id}: breaker open ({view.breaker_reason or 'failures'})")
+        elif view.breaker_at(now) == "half_open" and not view.usable(now):
+            reasons.append(f"{view.id}: half-open, a probe is running")
+        else:
+            reasons.append(f"{view.id}: does not meet the job's version/device constraint")
+    return "; ".join(reasons) or "no backend configured"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from typing import Any
 
 import msgspec
@@ -22,8 +23,10 @@ from submitter.selection import BackendView
 log = structlog.get_logger(__name__)
 
 
-def apply_entry(view: BackendView, kind: str, value: bytes) -> None:
-    """Update `view` from one KV entry (``health``, ``inventory`` or ``breaker``)."""
+def apply_entry(view: BackendView, kind: str, value: bytes, now: float | None = None) -> None:
+    """Update `view` from one KV entry (``health``, ``inventory`` or ``breaker``), seen at
+    `now` (epoch seconds; default: the current time)."""
+    now = time.time() if now is None else now
     try:
         event: Any = codec.decode(value)
     except PermanentError:
@@ -31,7 +34,7 @@ def apply_entry(view: BackendView, kind: str, value: bytes) -> None:
     match event:
         case BackendHealth():
             view.reachable = event.reachable
-            view.queue = event.queue_running + event.queue_pending
+            view.saw_queue(event.queue_running + event.queue_pending, now)
             view.vram_free = event.vram_free
             view.version = event.comfyui_version or view.version
             view.device_type = event.device_type or view.device_type
@@ -41,9 +44,15 @@ def apply_entry(view: BackendView, kind: str, value: bytes) -> None:
             view.version = event.comfyui_version or view.version
             view.device_type = event.device_type or view.device_type
         case BreakerChanged():
-            view.breaker = str(event.state)
+            view.saw_breaker(str(event.state), None, event.reason)
         case {"state": str(state)} if kind == "breaker":
-            view.breaker = state
+            until = event.get("open_until")
+            reason = event.get("reason")
+            view.saw_breaker(
+                state,
+                float(until) if isinstance(until, int | float) else None,
+                reason if isinstance(reason, str) else "",
+            )
 
 
 def _plain(value: bytes) -> Any:
