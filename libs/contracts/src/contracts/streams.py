@@ -63,6 +63,13 @@ CONSUMERS: Final[tuple[ConsumerSpec, ...]] = (
         description="monitor: which prompts to watch",
     ),
     ConsumerSpec(
+        subjects.DURABLE_MONITOR_RESTARTS,
+        subjects.EVENTS_STREAM,
+        (subjects.all_of(subjects.RECOVERY_DECIDED),),
+        deliver_policy=js_api.DeliverPolicy.NEW,
+        description="monitor: backend restarts recovery asks for",
+    ),
+    ConsumerSpec(
         subjects.DURABLE_CLASSIFIER,
         subjects.EVENTS_STREAM,
         (subjects.all_of(subjects.JOB_FAILED),),

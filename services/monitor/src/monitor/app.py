@@ -21,7 +21,9 @@ from monitor.clock import SYSTEM_CLOCK, Clock
 from monitor.config import Settings
 from monitor.follower import Follower
 from monitor.handlers import Watching, rebuild
+from monitor.hooks import hook_factory
 from monitor.publisher import Publisher
+from monitor.restarts import Restarter, RestartGate
 from monitor.telemetry import Telemetry, nvml_loop
 from monitor.watch import WatchSet
 
@@ -79,12 +81,22 @@ async def build(bus: Bus, settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Se
     tasks += [every(t) for t in telemetry]
     tasks += [lambda: watching.loop(settings.check_interval_s), gpu_task(bus, settings)]
 
+    restarter = Restarter(
+        {ref.id: ref for ref in refs},
+        hook_factory(settings, http),
+        RestartGate(settings.restart_cooldown_s, settings.restart_max_age_s),
+        out,
+        clock.wall,
+        lambda backend_id: followers[backend_id].info.health,
+    )
+
     async def every_backend_tried() -> bool:
         return all(f.tried for f in followers.values())
 
     return Service(
         consumers=[
             Consumer(bus, subjects.DURABLE_MONITOR_DISPATCHES, watching.on_event, batch=64),
+            Consumer(bus, subjects.DURABLE_MONITOR_RESTARTS, restarter.on_event, batch=16),
         ],
         ready_checks=[every_backend_tried],
         tasks=tasks,

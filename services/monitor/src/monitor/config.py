@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
+from typing import Literal, Self
+
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.settings import BusSettings
@@ -43,3 +45,44 @@ class Settings(BaseSettings):
     node_name: str = Field("", description="Name GPU samples are reported under (default: host)")
     health_port: int | None = Field(None, description="Port of /healthz, /readyz, /metrics")
     log_level: str = Field("INFO", description="Log level")
+    restart_hook: Literal["auto", "none", "command", "webhook", "kubernetes", "simulator"] = Field(
+        "auto",
+        description="What restarts a backend recovery asks to restart (wedged): auto = "
+        "simulator when the backend answers /sim/state, else none (an event, a metric, KV)",
+    )
+    restart_command: str = Field(
+        "", description="restart_hook=command: shell command (env CR_BACKEND_ID, CR_BACKEND_URL)"
+    )
+    restart_webhook_url: str = Field("", description="restart_hook=webhook: URL to POST to")
+    restart_k8s_namespace: str = Field(
+        "", description="restart_hook=kubernetes: namespace (default: the monitor's own)"
+    )
+    restart_k8s_pod: str = Field(
+        "", description="restart_hook=kubernetes: pod name template, e.g. 'comfyui-{backend_id}'"
+    )
+    restart_k8s_selector: str = Field(
+        "", description="restart_hook=kubernetes: label selector template (when no pod name)"
+    )
+    restart_cooldown_s: float = Field(
+        300.0, description="At most one restart of a backend per this many seconds"
+    )
+    restart_max_age_s: float = Field(
+        600.0, description="Restart requests older than this are not acted on (stale)"
+    )
+    restart_timeout_s: float = Field(60.0, description="Seconds a restart hook may take")
+
+    @model_validator(mode="after")
+    def _restart_hook_is_complete(self) -> Self:
+        """A chosen hook has what it needs (else the monitor refuses to start, saying why)."""
+        needs = {
+            "command": ("CR_MONITOR_RESTART_COMMAND", self.restart_command),
+            "webhook": ("CR_MONITOR_RESTART_WEBHOOK_URL", self.restart_webhook_url),
+            "kubernetes": (
+                "CR_MONITOR_RESTART_K8S_POD or CR_MONITOR_RESTART_K8S_SELECTOR",
+                self.restart_k8s_pod or self.restart_k8s_selector,
+            ),
+        }
+        if self.restart_hook in needs and not needs[self.restart_hook][1]:
+            wanted = needs[self.restart_hook][0]
+            raise ValueError(f"CR_MONITOR_RESTART_HOOK={self.restart_hook} needs {wanted}")
+        return self

@@ -1,7 +1,8 @@
 """Monitor errors.
 
 MonitorError
-└── BackendDownError   a ComfyUI backend did not answer, or answered nonsense
+├── BackendDownError     a ComfyUI backend did not answer, or answered nonsense
+└── RestartFailedError   a backend-restart hook did not restart the backend
 """
 
 from __future__ import annotations
@@ -13,3 +14,7 @@ class MonitorError(Exception):
 
 class BackendDownError(MonitorError):
     """A ComfyUI backend could not be read (transport failure, 5xx, bad JSON)."""
+
+
+class RestartFailedError(MonitorError):
+    """A backend-restart hook ran and did not restart the backend (the reason says why)."""

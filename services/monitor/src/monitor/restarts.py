@@ -1,0 +1,160 @@
+"""Acting on recovery's restart requests: which to act on (pure `RestartGate`), then the
+configured hook, or, with none, a notice the operator sees (event, metric, registry)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Final
+
+import msgspec
+import structlog
+from prometheus_client import Counter
+
+from contracts import subjects
+from contracts.backend import BackendHealth
+from contracts.backends import BackendRef
+from contracts.codec import AnyEvent
+from contracts.consumer import Delivery
+from contracts.envelope import CONTROL_JOB_ID, new_event_id, utcnow
+from contracts.recovery import QuarantineBackend, RecoveryDecided
+from monitor.errors import RestartFailedError
+from monitor.hooks import RestartHook, RestartRequest
+from monitor.publisher import SOURCE, Publisher
+
+log = structlog.get_logger(__name__)
+RESTARTS: Final = Counter(
+    "cr_backend_restarts_total",
+    "Backend restarts recovery asked for, by what became of them",
+    ["backend", "hook", "outcome"],
+)
+"""outcome: restarted, failed, no_hook (nothing configured), skipped (cooldown or stale)."""
+KV_KIND: Final = "restart"
+"""Registry key ``<backend>.restart``: the last restart request and what became of it."""
+
+
+@dataclass
+class RestartGate:
+    """Which restart requests to act on: not stale, and not one backend twice in a cooldown.
+
+    Times are wall-clock seconds (a request's time is its event's ``occurred_at``).
+    """
+
+    cooldown_s: float
+    max_age_s: float
+    last: dict[str, float] = field(default_factory=dict)
+
+    def refusal(self, backend_id: str, requested_at: float, now: float) -> str | None:
+        """Why this request is not acted on, or None to act on it."""
+        if now - requested_at > self.max_age_s:
+            return f"the request is {now - requested_at:.0f}s old (stale)"
+        previous = self.last.get(backend_id)
+        if previous is not None and now - previous < self.cooldown_s:
+            return f"restarted {now - previous:.0f}s ago (cooldown {self.cooldown_s:.0f}s)"
+        return None
+
+    def acted(self, backend_id: str, now: float) -> None:
+        """A restart of `backend_id` was tried at `now` (successful or not)."""
+        self.last[backend_id] = now
+
+
+HookFor = Callable[[BackendRef], Awaitable[RestartHook | None]]
+"""The hook for a backend (None: no hook is configured for it)."""
+
+
+class Restarter:
+    """Consumes recovery decisions; restarts the backends they ask to restart."""
+
+    def __init__(
+        self,
+        refs: Mapping[str, BackendRef],
+        hook_for: HookFor,
+        gate: RestartGate,
+        out: Publisher,
+        wall: Callable[[], float] = time.time,
+        last_health: Callable[[str], BackendHealth | None] = lambda _: None,
+    ) -> None:
+        self.refs = refs
+        self.hook_for = hook_for
+        self.gate = gate
+        self.out = out
+        self.wall = wall
+        self.last_health = last_health
+
+    async def on_event(self, event: AnyEvent, delivery: Delivery | None = None) -> None:
+        """Act on every restart a decision asks for on one of our backends."""
+        if not isinstance(event, RecoveryDecided):
+            return
+        for action in event.actions:
+            ref = self.refs.get(getattr(action, "backend_id", ""))
+            if isinstance(action, QuarantineBackend) and action.restart_requested and ref:
+                request = RestartRequest(
+                    ref.id, ref.url, action.reason, event.job_id, event.event_id
+                )
+                await self.request(request, event.occurred_at.timestamp())
+
+    async def request(self, request: RestartRequest, requested_at: float) -> str:
+        """Restart one backend unless the gate refuses; the outcome recorded."""
+        now = self.wall()
+        refusal = self.gate.refusal(request.backend_id, requested_at, now)
+        if refusal is not None:
+            log.info("restart.skipped", backend=request.backend_id, why=refusal)
+            RESTARTS.labels(request.backend_id, "-", "skipped").inc()
+            return "skipped"
+        self.gate.acted(request.backend_id, now)
+        hook = await self.hook_for(self.refs[request.backend_id])
+        if hook is None:
+            await self._no_hook(request)
+            return "no_hook"
+        try:
+            detail = await hook.restart(request)
+        except RestartFailedError as exc:
+            log.error("restart.failed", backend=request.backend_id, hook=hook.name, error=str(exc))
+            await self._record(request, hook.name, "failed", str(exc))
+            return "failed"
+        log.warning("restart.done", backend=request.backend_id, hook=hook.name, detail=detail)
+        await self._record(request, hook.name, "restarted", detail)
+        return "restarted"
+
+    async def _no_hook(self, request: RestartRequest) -> None:
+        """Nothing can restart it: say so where the operator looks (health event, KV)."""
+        message = (
+            f"restart requested ({request.reason}) but no restart hook is configured "
+            "(CR_MONITOR_RESTART_HOOK): restart this backend by hand"
+        )
+        log.error("restart.no_hook", backend=request.backend_id, reason=request.reason)
+        last = self.last_health(request.backend_id)
+        event_id, now = new_event_id(), utcnow()
+        if last is not None:
+            notice = msgspec.structs.replace(
+                last, event_id=event_id, occurred_at=now, source=SOURCE, error=message
+            )
+        else:
+            notice = BackendHealth(
+                event_id=event_id,
+                job_id=CONTROL_JOB_ID,
+                occurred_at=now,
+                source=SOURCE,
+                backend_id=request.backend_id,
+                reachable=True,
+                error=message,
+            )
+        await self.out.bus.publish(notice)
+        await self._record(request, "none", "no_hook", message)
+
+    async def _record(self, request: RestartRequest, hook: str, outcome: str, detail: str) -> None:
+        """Count it, and keep it in the registry as ``<backend>.restart``."""
+        RESTARTS.labels(request.backend_id, hook, outcome).inc()
+        record = {
+            "backend_id": request.backend_id,
+            "outcome": outcome,
+            "hook": hook,
+            "reason": request.reason,
+            "detail": detail[:500],
+            "job_id": request.job_id,
+            "decision_id": request.decision_id,
+            "at": utcnow().isoformat(),
+        }
+        kv = await self.out.bus.kv(subjects.KV_BACKENDS)
+        await kv.put(f"{request.backend_id}.{KV_KIND}", msgspec.json.encode(record))
