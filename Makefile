@@ -5,12 +5,18 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 PYTEST := $(BIN)/pytest
+# the interpreter of .venv (3.11, 3.12 or 3.13), e.g. make install PYTHON=python3.13
+PYTHON ?= python3
+# smoke: a second venv on another interpreter (default: the newest supported one)
+SMOKE_PYTHON ?= $(shell p=$$(pyenv prefix 3.13 2>/dev/null) && echo $$p/bin/python3 || echo python3.13)
+SMOKE_VENV ?= .venv-smoke
+FREE_PORT = $$($(BIN)/python -c 'from comfy_recovery.natsd import free_port; print(free_port())')
 export UV_PYTHON_DOWNLOADS := never
 TOOLS := .tools
 ASYNCAPI_CLI_VERSION := 4.1.1
 ASYNCAPI := $(TOOLS)/node_modules/.bin/asyncapi
 
-.PHONY: help install run demo test test-fast test-slow bench lint fmt schemas asyncapi-cli clean
+.PHONY: help install run demo campaign test test-fast test-slow smoke bench lint fmt schemas asyncapi-cli clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -19,7 +25,7 @@ $(UV):
 	python3 -m pip install --user --quiet "uv==$(UV_VERSION)"
 
 $(BIN)/comfy-recovery: $(UV) pyproject.toml uv.lock $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
-	$(UV) sync --locked --python python3
+	$(UV) sync --locked --python $(PYTHON)
 	@touch $@
 
 install: $(BIN)/comfy-recovery ## create .venv with every member, dev tools and the comfy-recovery command
@@ -30,6 +36,9 @@ run: install ## bring the local stack up: NATS, the five services, the simulator
 demo: install ## run a few jobs (some fail and recover) and print the outcomes
 	$(BIN)/comfy-recovery demo
 
+campaign: install ## the seeded fault campaign: 200 jobs, 3 simulated backends, 4 policies, one table
+	$(BIN)/comfy-recovery campaign $(CAMPAIGN_ARGS)
+
 test: install ## everything except the slow chaos tests (about 10 minutes on 2 cores)
 	$(PYTEST) -m "not slow" -q
 
@@ -39,7 +48,13 @@ test-fast: install ## unit and contract tests only (no nats-server)
 test-slow: install ## the slow chaos and soak tests
 	$(PYTEST) -m slow -q || [ $$? -eq 5 ]
 
-bench: install ## throughput and latency figures against same-run baselines
+smoke: install ## a second venv on SMOKE_PYTHON (3.13), then `comfy-recovery demo` on a stack of its own
+	UV_PROJECT_ENVIRONMENT=$(SMOKE_VENV) $(UV) sync --locked --python $(SMOKE_PYTHON)
+	rm -rf .data/smoke
+	CR_DATA_DIR=.data/smoke CR_LOCAL_NATS_PORT=$(FREE_PORT) CR_HEALTH_BASE_PORT=$(FREE_PORT) \
+	  CR_SUBMITTER_API_PORT=$(FREE_PORT) CR_NATS_URL= $(SMOKE_VENV)/bin/comfy-recovery demo
+
+bench: install ## throughput and latency figures against same-run baselines (figures only; logs in .bench/)
 	$(BIN)/python -m tests.bench
 
 lint: install ## ruff format --check, ruff check, codespell, mypy
@@ -62,5 +77,5 @@ $(ASYNCAPI):
 	npm install --prefix $(TOOLS) --save-exact --no-audit --no-fund --loglevel=error @asyncapi/cli@$(ASYNCAPI_CLI_VERSION)
 	echo '{"analyticsEnabled":"false","infoMessageShown":"true","userID":"comfy-recovery"}' > $(TOOLS)/asyncapi-analytics.json
 
-clean: ## remove the virtualenv and local data
-	rm -rf $(VENV) .data
+clean: ## remove the virtualenvs, local data and bench scratch
+	rm -rf $(VENV) $(SMOKE_VENV) .data .bench

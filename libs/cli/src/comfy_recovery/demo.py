@@ -122,8 +122,9 @@ async def run_demo(timeout: float = 300) -> int:
         return await _run_on(
             BusSettings(url=running["nats_url"]), str(running.get("comfyui_urls", "")), timeout
         )
-    if await stack_is_up(BusSettings()):
-        return await _run_on(BusSettings(), config.comfyui_urls, timeout)
+    local = BusSettings(url=f"nats://127.0.0.1:{config.nats_port}")
+    if await stack_is_up(local):  # a stack without a stack file (e.g. another data dir)
+        return await _run_on(local, config.comfyui_urls, timeout)
     stack = Stack(config, echo=False, log_file=config.data_dir / "demo-stack.log")
     say(f"starting the local stack (logs: {config.data_dir / 'demo-stack.log'}) …")
     try:
