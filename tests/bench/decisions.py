@@ -73,8 +73,12 @@ async def measure(url: str) -> list[float]:
     bus = await Bus.connect(bus_settings)
     stop = asyncio.Event()
     services = [
-        asyncio.create_task(run_classifier(ClassifierSettings(nats=bus_settings), stop)),
-        asyncio.create_task(run_recovery(RecoverySettings(nats=bus_settings), stop)),
+        asyncio.create_task(
+            run_classifier(ClassifierSettings(nats=bus_settings, log_level="WARNING"), stop)
+        ),
+        asyncio.create_task(
+            run_recovery(RecoverySettings(nats=bus_settings, log_level="WARNING"), stop)
+        ),
     ]
     sent: dict[str, float] = {}
     latencies: list[float] = []

@@ -174,3 +174,14 @@ def test_commands_find_a_live_stack_on_moved_ports(
     assert bus_settings().url == "nats://127.0.0.1:14222"
     monkeypatch.setenv("CR_NATS_URL", "nats://127.0.0.1:15222")
     assert bus_settings().url == "nats://127.0.0.1:15222"
+
+
+@pytest.mark.parametrize(("name", "value"), [("CR_SIM_BACKENDS", "abc"), ("CR_SIM_BACKENDS", "0")])
+def test_up_refuses_a_malformed_setting_before_starting_anything(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit) as exit_:
+        main(["up"])
+    assert exit_.value.code == EXIT_USAGE
+    assert name in capsys.readouterr().err

@@ -32,7 +32,16 @@ from comfy_recovery.errors import (
 )
 from comfy_recovery.params import ParamError, parse_params
 from comfy_recovery.policy import PolicyError, policy_from
-from comfy_recovery.stack import Stack, StackConfig, StackRunningError, run_until_interrupted
+from comfy_recovery.replay_cmd import add_parser as add_replay_parser
+from comfy_recovery.replay_cmd import cmd_replay
+from comfy_recovery.stack import (
+    Stack,
+    StackConfig,
+    StackConfigError,
+    StackRunningError,
+    run_until_interrupted,
+)
+from comfy_recovery.stackconfig import data_dir_from_env
 from contracts import JobClient, JobStatus
 from contracts.client import terminal_status
 from contracts.errors import (
@@ -69,7 +78,7 @@ def bus_settings() -> BusSettings:
     """``CR_NATS_URL`` if set, else the NATS of a live local stack (``<data>/stack.json``,
     which finds a stack started on moved ports), else the default URL."""
     if not os.environ.get("CR_NATS_URL"):
-        running = stackfile.live(StackConfig.from_env().data_dir)
+        running = stackfile.live(data_dir_from_env())
         if running is not None and running.get("nats_url"):
             return BusSettings(url=str(running["nats_url"]))
     return BusSettings()
@@ -223,7 +232,11 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 async def cmd_up(args: argparse.Namespace) -> int:
     try:
-        await run_until_interrupted(Stack(StackConfig.from_env()))
+        config = StackConfig.from_env()
+    except StackConfigError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from exc
+    try:
+        await run_until_interrupted(Stack(config))
     except StackRunningError as exc:
         raise CliError(str(exc), EXIT_REFUSED) from exc
     except (RuntimeError, OSError, TimeoutError) as exc:
@@ -281,6 +294,7 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--timeout", type=float, default=300)
     add_campaign_parser(sub)
     add_deadletters_parser(sub)
+    add_replay_parser(sub)
     for command in sub.choices.values():  # -v is accepted after the subcommand too
         command.add_argument(*VERBOSE, **VERBOSE_KW, default=argparse.SUPPRESS)
     return p
@@ -300,6 +314,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = 
     "demo": cmd_demo,
     "campaign": cmd_campaign,
     "deadletters": cmd_deadletters,
+    "replay": cmd_replay,
 }
 
 

@@ -20,9 +20,10 @@ from comfy_recovery.errors import (
     EXIT_OK,
     EXIT_REFUSED,
     EXIT_UNAVAILABLE,
+    EXIT_USAGE,
     CliError,
 )
-from comfy_recovery.stack import Stack, StackConfig, StackRunningError
+from comfy_recovery.stack import Stack, StackConfig, StackConfigError, StackRunningError
 from contracts import JobClient, RecoveryDecided, RecoveryPolicy
 from contracts.backends import parse_backends
 from contracts.errors import BusUnavailableError
@@ -107,7 +108,10 @@ async def run_demo(timeout: float = 300) -> int:
     Raises:
         CliError: ``CR_NATS_URL`` is set but nothing answers there, or the stack cannot start.
     """
-    config = StackConfig.from_env()
+    try:
+        config = StackConfig.from_env()
+    except StackConfigError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from exc
     if config.nats_url:
         if not await stack_is_up(BusSettings()):
             raise CliError(

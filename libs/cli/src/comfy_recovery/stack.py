@@ -189,9 +189,16 @@ class Stack:
             if line.startswith("backend "):
                 _, ident, url = line.split()
                 urls.append(f"{ident}={url}")
-        self._tasks.append(asyncio.create_task(self._pipe("simulator", proc)))
+        self._watch(self._follow_simulator(proc), "simulator")
         self.say(f"ComfyUI simulator: {', '.join(urls)}")
         return ",".join(urls)
+
+    async def _follow_simulator(self, proc: asyncio.subprocess.Process) -> None:
+        """Show its output; say so if it dies (its ports were handed to the services)."""
+        await self._pipe("simulator", proc)
+        code = await proc.wait()
+        if not self._stopping:
+            self.say(f"the simulator exited with {code}; restart the stack to bring it back")
 
     async def _supervise(self, name: str, index: int) -> None:
         delay = 0.5

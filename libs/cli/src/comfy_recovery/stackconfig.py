@@ -40,13 +40,18 @@ class StackConfig:
             StackConfigError: a number is not a number or out of range.
         """
         return cls(
-            data_dir=Path(os.environ.get("CR_DATA_DIR", ".data")).resolve(),
+            data_dir=data_dir_from_env(),
             nats_url=os.environ.get("CR_NATS_URL") or None,
             nats_port=_int_env("CR_LOCAL_NATS_PORT", 4222, 1, 65535),
             comfyui_urls=os.environ.get("CR_COMFYUI_URLS", ""),
             simulator_backends=_int_env("CR_SIM_BACKENDS", 2, 1, 64),
             health_base_port=_int_env("CR_HEALTH_BASE_PORT", HEALTH_BASE_PORT, 1, 65530),
         )
+
+
+def data_dir_from_env() -> Path:
+    """``CR_DATA_DIR`` (default ``.data``), absolute."""
+    return Path(os.environ.get("CR_DATA_DIR", ".data")).resolve()
 
 
 def _int_env(name: str, default: int, low: int, high: int) -> int:
