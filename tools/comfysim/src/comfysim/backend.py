@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
+from comfysim.accounting import GpuLedger
 from comfysim.app import build_app
 from comfysim.catalogue import Catalogue
 from comfysim.executor import PromptRun
@@ -38,6 +39,7 @@ class SimBackend(PromptControl):
         self.faults = FaultBook()
         self.executed: collections.Counter[str] = collections.Counter()
         self.crashes = 0
+        self.ledger = GpuLedger(spec.id)
         self.inventory = BackendInventory(spec.models, self.files, self.hidden_models)
         self.catalogue = Catalogue(spec, self.inventory)
         super().__init__()
@@ -196,10 +198,12 @@ class SimBackend(PromptControl):
             slow = self.faults.take("ws_slow", item.prompt_id, item.prompt, models)
             proc.hub.delay_s = float(slow.spec.params.get("delay_s", 0.5)) if slow else 0.0
             self.executed[item.prompt_id] += 1
+            run = self.ledger.open(item.prompt_id, item.prompt)
             try:
                 await PromptRun(self.services(), item).execute()
             finally:
                 proc.hub.delay_s = 0.0
+                self.ledger.close(run, proc.queue.history.get(item.prompt_id))
             self.apply_free(proc)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
