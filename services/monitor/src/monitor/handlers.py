@@ -6,22 +6,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Mapping
+from typing import Final
 
 from contracts import subjects
 from contracts.codec import AnyEvent
 from contracts.consumer import Delivery
 from contracts.job import JobDispatched
+from contracts.streams import CONSUMERS_BY_NAME
 from monitor.adapters.ledger import Ledger
 from monitor.clock import Clock
 from monitor.follower import Follower
 from monitor.watch import WatchSet
 
-REBUILD_SUBJECTS = (
-    subjects.all_of(subjects.JOB_DISPATCHED),
-    subjects.all_of(subjects.JOB_COMPLETED),
-    subjects.all_of(subjects.JOB_FAILED),
-    subjects.all_of(subjects.JOB_INTERRUPT_SENT),
-)
+REBUILD_SUBJECTS: Final = CONSUMERS_BY_NAME[subjects.DURABLE_MONITOR_DISPATCHES].filter_subjects
+"""What the watch set folds: the subjects of the monitor's dispatch consumer."""
 
 
 async def rebuild(ledger: Ledger, watches: WatchSet, clock: Clock) -> int:
