@@ -46,8 +46,9 @@ CHAINS: Final[Mapping[FailureClass, tuple[Step, ...]]] = {
         Step(_S.REROUTE, reduce_params.reroute_gpu, uses=2),
     ),
     _C.HOST_OOM: (
+        Step(_S.FREE_VRAM, reduce_params.free_host),
         Step(_S.REDUCE_PARAMS, reduce_params.reduce_host, uses=2),
-        Step(_S.REROUTE, reroute.elsewhere),
+        Step(_S.REROUTE, reduce_params.reroute_host),
     ),
     _C.DISK_FULL: (Step(_S.REROUTE, reroute.elsewhere, uses=2),),
     _C.GPU_FAULT: (Step(_S.QUARANTINE_BACKEND, backend.quarantine_and_reroute, uses=2),),
@@ -70,7 +71,7 @@ CHAINS: Final[Mapping[FailureClass, tuple[Step, ...]]] = {
     ),
     _C.STALLED: (
         Step(_S.INTERRUPT, resume.interrupt_and_resume),
-        Step(_S.QUARANTINE_BACKEND, backend.quarantine_reroute_resume),
+        Step(_S.REROUTE, backend.interrupt_and_reroute),
     ),
     _C.INTERRUPTED: (Step(_S.RESUME, resume.resume, uses=2),),
     _C.MODEL_MISSING: (

@@ -53,7 +53,7 @@ EXTRA: dict[FailureClass, dict[str, Any]] = {
 }
 FIRST: dict[FailureClass, tuple[Strategy, str | None]] = {
     C.GPU_OOM: (S.FREE_VRAM, "gpu-a"),
-    C.HOST_OOM: (S.REROUTE, "gpu-b"),
+    C.HOST_OOM: (S.FREE_VRAM, "gpu-a"),
     C.DISK_FULL: (S.REROUTE, "gpu-b"),
     C.GPU_FAULT: (S.QUARANTINE_BACKEND, "gpu-b"),
     C.BACKEND_UNSUPPORTED: (S.REROUTE, "gpu-c"),
@@ -182,10 +182,12 @@ def test_stalled_prompt_is_interrupted_by_id_then_resumed_on_the_same_backend() 
     assert isinstance(dispatch, Dispatch) and dispatch.resume
 
 
-def test_a_stall_that_repeats_is_handled_as_a_wedged_backend() -> None:
+def test_a_stall_that_repeats_moves_the_job_without_quarantining_the_backend() -> None:
+    # one stuck workflow is the job's problem: the breaker judges the GPU (two jobs)
     state, decision = first(C.STALLED)
     _, second = again(state, decision, C.STALLED)
-    assert second.strategy is S.QUARANTINE_BACKEND
+    assert second.strategy is S.REROUTE and S.INTERRUPT in second.strategies
+    assert not any(isinstance(a, QuarantineBackend) for a in second.actions)
     assert second.actions[-1].backend_hint == "gpu-b"  # type: ignore[union-attr]
 
 

@@ -16,8 +16,11 @@ from services.recovery.tests.builders import (
     T0,
     backend,
     classified,
+    dispatched,
+    failed,
     failed_state,
     flux,
+    fold,
     inventory,
     rng,
     sd3,
@@ -165,9 +168,21 @@ def test_reroute_skips_a_bigger_gpu_lacking_a_model() -> None:
     assert dispatch_of(decision).backend_hint == "gpu-mid"
 
 
-def test_host_oom_halves_the_batch_on_the_same_backend() -> None:
+def test_host_oom_frees_memory_then_halves_the_batch_on_the_same_backend() -> None:
     failure = classified(FailureClass.HOST_OOM)
     state = failed_state(failure, sd15(batch=4))
-    decision = decide(state, failure, RecoveryPolicy(), inventory(backend("gpu-a")), T0, rng())
-    assert decision.strategy is Strategy.REDUCE_PARAMS
+    farm = inventory(backend("gpu-a"))
+    first = decide(state, failure, RecoveryPolicy(), farm, T0, rng())
+    free = FreeVram(backend_id="gpu-a", unload_models=True, free_memory=True)
+    assert first.strategy is Strategy.FREE_VRAM and first.actions[0] == free
+    assert len(dispatch_of(first).workflows) == 1  # the same job, once memory is freed
+    state = fold(
+        first.to_event("test"),
+        dispatched(attempt=2),
+        failed(attempt=2),
+        failure := classified(FailureClass.HOST_OOM, attempt=2),
+        state=state,
+    )
+    decision = decide(state, failure, RecoveryPolicy(), farm, T0, rng())
+    assert decision.strategy is Strategy.REDUCE_PARAMS and decision.actions[0] == free
     assert [g["cr_split_5"]["inputs"]["length"] for g in dispatch_of(decision).workflows] == [2, 2]

@@ -136,7 +136,7 @@ def test_the_wait_is_bounded_by_the_deadline() -> None:
         (C.STALLED, Strategy.INTERRUPT),
         (C.BACKEND_UNREACHABLE, Strategy.RETRY),
         (C.GPU_FAULT, Strategy.QUARANTINE_BACKEND),
-        (C.HOST_OOM, Strategy.REROUTE),  # a batch of 1 cannot be split
+        (C.HOST_OOM, Strategy.FREE_VRAM),
     ],
 )
 def test_a_failure_with_every_backend_out_waits_instead_of_aborting(

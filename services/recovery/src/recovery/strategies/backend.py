@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from contracts.recovery import Action, QuarantineBackend
 from contracts.taxonomy import FailureClass, Strategy
 from recovery.strategies.context import Context, Plan
@@ -39,6 +41,17 @@ def quarantine_reroute_resume(ctx: Context) -> Plan | None:
     )
     strategies = (Strategy.QUARANTINE_BACKEND, Strategy.REROUTE, Strategy.RESUME)
     return _move(ctx, strategies, (*stuck, *quarantine_actions(ctx)))
+
+
+def interrupt_and_reroute(ctx: Context) -> Plan | None:
+    """A job stalled again: interrupt it and run it elsewhere, without quarantining the
+    backend — one stuck workflow is the job's problem; the breaker counts a stall against
+    the backend only when another job stalled there too."""
+    strategies = (Strategy.INTERRUPT, Strategy.REROUTE)
+    plan = _move(ctx, strategies, interrupts(ctx, "stalled again"))
+    if plan is None:
+        return None
+    return replace(plan, reason=f"{ctx.failure.failure_class}: stalled again; moved elsewhere")
 
 
 def _move(

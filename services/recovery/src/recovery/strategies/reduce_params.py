@@ -100,8 +100,44 @@ def reroute_gpu(ctx: Context) -> Plan | None:
     )
 
 
+def _free_host(ctx: Context) -> tuple[FreeVram, ...]:
+    """Unload models and drop the node cache on the failing backend: what holds host RAM
+    (the GPU path frees first too)."""
+    if ctx.backend_id is None:
+        return ()
+    return (FreeVram(backend_id=ctx.backend_id, unload_models=True, free_memory=True),)
+
+
+def free_host(ctx: Context) -> Plan | None:
+    """Host RAM ran out: free the backend's memory, then run the same job there once more
+    (what a human does first; a one-off shortage needs nothing else)."""
+    if not ctx.same_backend_ok or ctx.backend_id is None:
+        return None
+    return Plan(
+        (Strategy.FREE_VRAM,),
+        "HOST_OOM: free the backend's memory (unload models, drop the cache), run again once",
+        actions=_free_host(ctx),
+        backend_hint=ctx.backend_id,
+    )
+
+
+def reroute_host(ctx: Context) -> Plan | None:
+    """Host RAM ran out again: free the failing backend and run the job on another one."""
+    found = ctx.elsewhere()
+    if not found:
+        return None
+    return Plan(
+        (Strategy.FREE_VRAM, Strategy.REROUTE),
+        "HOST_OOM: memory freed on the failing backend; job rerouted to another backend",
+        actions=_free_host(ctx),
+        backend_hint=found[0].backend_id,
+        exclude=ctx.avoid(),
+    )
+
+
 def reduce_host(ctx: Context) -> Plan | None:
-    """Host RAM ran out: halve the per-prompt work on the same backend (no numbers to use)."""
+    """Host RAM ran out: free it and halve the per-prompt work on the same backend (no
+    numbers to use)."""
     if not ctx.same_backend_ok:
         return None
     share = ctx.tuning.memory.blind_fraction
@@ -112,7 +148,8 @@ def reduce_host(ctx: Context) -> Plan | None:
         return None
     return Plan(
         (Strategy.REDUCE_PARAMS,),
-        f"HOST_OOM: host memory ran out; {chosen.summary}",
+        f"HOST_OOM: host memory ran out; memory freed, {chosen.summary}",
+        actions=_free_host(ctx),
         workflow=chosen.workflow,
         part_size=chosen.part_size,
         backend_hint=ctx.backend_id,
