@@ -15,6 +15,8 @@ from typing import Any
 import msgspec
 
 from comfy_recovery import logs, render, stackfile
+from comfy_recovery.backends_cmd import add_parser as add_backends_parser
+from comfy_recovery.backends_cmd import cmd_backends
 from comfy_recovery.campaign.command import add_parser as add_campaign_parser
 from comfy_recovery.campaign.command import cmd_campaign
 from comfy_recovery.deadletters_cmd import add_parser as add_deadletters_parser
@@ -293,6 +295,7 @@ def parser() -> argparse.ArgumentParser:
     c = sub.add_parser("demo", help="bring the stack up if needed and run a few jobs")
     c.add_argument("--timeout", type=float, default=300)
     add_campaign_parser(sub)
+    add_backends_parser(sub)
     add_deadletters_parser(sub)
     add_replay_parser(sub)
     for command in sub.choices.values():  # -v is accepted after the subcommand too
@@ -313,6 +316,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = 
     "up": cmd_up,
     "demo": cmd_demo,
     "campaign": cmd_campaign,
+    "backends": cmd_backends,
     "deadletters": cmd_deadletters,
     "replay": cmd_replay,
 }
