@@ -40,6 +40,7 @@ from services.recovery.tests.builders import (
     sdxl,
     submitted,
 )
+from tests.support.stream import stored_events
 
 pytestmark = pytest.mark.integration
 OOM = {"requested_bytes": 20 * GIB, "total_bytes": 24 * GIB, "allocated_bytes": int(6.5 * GIB)}
@@ -60,20 +61,8 @@ async def eventually(check: Callable[[], Awaitable[Any]], what: str, limit: floa
 async def stream_events(
     bus: Bus, subject: str, stream: str = subjects.EVENTS_STREAM
 ) -> list[AnyEvent]:
-    """Every event now stored on `subject`."""
-    sub = await bus.js.subscribe(subject, stream=stream, ordered_consumer=True)
-    found: list[AnyEvent] = []
-    try:
-        while True:
-            try:
-                msg = await sub.next_msg(timeout=0.5)
-            except TimeoutError:
-                return found
-            found.append(codec.decode(msg.data))
-            if not msg.metadata.num_pending:
-                return found
-    finally:
-        await sub.unsubscribe()
+    """Every event now stored on `subject` (a slow server is waited for, never cut short)."""
+    return await stored_events(bus, stream, subject)
 
 
 async def decisions(bus: Bus, job_id: str) -> list[RecoveryDecided]:
