@@ -168,9 +168,15 @@ class Handlers:
     ) -> None:
         await self._fold(event)
         # Idempotency guard: the operator decisions return None once the request is answered.
-        decision = answer(self.deps.projection.get(event.job_id))
+        state = self.deps.projection.get(event.job_id)
+        decision = answer(state)
         if decision is not None:
             await self._publish(decision)
+        elif event.event_id not in state.decisions:
+            # clients refuse these up front (contracts.eligibility); one that raced a status
+            # change, or came from elsewhere, is left unanswered: say so
+            metrics.REQUESTS_NOT_APPLIED.labels(type(event).__name__).inc()
+            log.warning("operator.request_not_applied", status=state.status.value)
 
     async def _publish(self, decision: Decision) -> None:
         event = decision.to_event(self.deps.source)

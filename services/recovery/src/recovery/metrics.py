@@ -14,3 +14,8 @@ BREAKER_STATE: Final = Gauge(
 )
 JOBS_BY_STATUS: Final = Gauge("cr_jobs_by_status", "Jobs known to recovery, by status", ["status"])
 BREAKER_LEVEL: Final = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
+REQUESTS_NOT_APPLIED: Final = Counter(
+    "cr_operator_requests_not_applied_total",
+    "Cancel/retry requests the job status did not allow (raced a change, or sent raw)",
+    ["request"],
+)
