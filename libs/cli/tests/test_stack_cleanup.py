@@ -135,3 +135,53 @@ def test_ctrl_c_during_up_stops_everything_it_started(tmp_path: Path) -> None:
     assert carrying(marker) == set(), err
     assert port_free(port)
     assert stackfile.read(tmp_path) is None
+
+
+def up_env(tmp_path: Path, marker: str, port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CR_")}
+    env.update(
+        CR_DATA_DIR=str(tmp_path),
+        CR_LOCAL_NATS_PORT=str(port),
+        CR_HEALTH_BASE_PORT=str(free_port()),
+        CR_SUBMITTER_API_PORT=str(free_port()),
+        CR_SIM_BACKENDS="1",
+        CR_TEST_MARKER=marker.partition("=")[2],
+    )
+    return env
+
+
+def wait_children(tmp_path: Path, count: int, up: subprocess.Popen[str]) -> dict[str, int]:
+    for _ in range(1200):
+        data = stackfile.read(tmp_path) or {}
+        children = data.get("children", {}) if data.get("pid") == up.pid else {}
+        if len(children) >= count or up.poll() is not None:
+            return dict(children)
+        time.sleep(0.05)
+    return {}
+
+
+def test_the_next_up_ends_what_a_killed_up_left_running(tmp_path: Path) -> None:
+    marker = f"CR_TEST_MARKER={uuid.uuid4()}"
+    port = free_port()
+    env = up_env(tmp_path, marker, port)
+    first = subprocess.Popen([COMMAND, "up"], env=env, stderr=subprocess.DEVNULL, text=True)
+    second = None
+    try:
+        children = wait_children(tmp_path, 7, first)  # nats, simulator, five services
+        assert len(children) == 7, children
+        first.kill()  # SIGKILL: no chance to stop anything
+        first.wait(30)
+        assert carrying(marker) >= set(children.values())  # the orphans are there
+        second = subprocess.Popen([COMMAND, "up"], env=env, stderr=subprocess.PIPE, text=True)
+        assert len(wait_children(tmp_path, 7, second)) == 7
+        assert second.poll() is None, "the second up should run on the freed port"
+        second.send_signal(signal.SIGINT)
+        _, err = second.communicate(timeout=120)
+        assert "ended what a killed stack had left running" in err
+        assert second.returncode == 0, err
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+    assert carrying(marker) == set()
+    assert port_free(port)

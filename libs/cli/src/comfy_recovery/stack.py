@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from comfy_recovery import stackfile
+from comfy_recovery.leftovers import end_leftovers
 from comfy_recovery.natsd import NatsServer
 from comfy_recovery.procs import end_process
 from comfy_recovery.stackconfig import (
@@ -85,6 +86,9 @@ class Stack:
                 f"a stack already runs from {self.config.data_dir} (pid {other.get('pid')}, "
                 f"NATS {other.get('nats_url')}); stop it first or set CR_DATA_DIR"
             )
+        ended = await end_leftovers(self.config.data_dir)
+        if ended:
+            self.say(f"ended what a killed stack had left running: {', '.join(ended)}")
         try:
             await self._start_parts()
         except BaseException:
@@ -100,11 +104,17 @@ class Stack:
             self.nats_url = self.nats.url
             self.say(f"nats-server (JetStream, sync_interval: always) at {self.nats_url}")
             self._nats_task = self._watch(self._supervise_nats(), "nats-server supervisor")
+            self._record()
         if not self.comfyui_urls:
             self.comfyui_urls = await self._start_simulator()
         for index, name in enumerate(self.config.services):
             self._supervisors.append(self._watch(self._supervise(name, index), name))
-        stackfile.write(self.config.data_dir, self.describe())
+        self._record()
+
+    def _record(self) -> None:
+        """Rewrite the stack file (what runs where, and the children's process groups)."""
+        if not self._stopping:
+            stackfile.write(self.config.data_dir, self.describe())
 
     def _watch(self, coro: Coroutine[Any, Any, None], what: str) -> asyncio.Task[None]:
         """Run a supervising task; if it dies of a bug, say so and flag the stack failed."""
@@ -126,10 +136,21 @@ class Stack:
             "nats_url": self.nats_url,
             "comfyui_urls": self.comfyui_urls,
             "pid": os.getpid(),
+            "children": self.children(),
+            "simulator_module": self.config.simulator_module,
             "health": {
                 s: f"http://127.0.0.1:{base + i}" for i, s in enumerate(self.config.services)
             },
         }
+
+    def children(self) -> dict[str, int]:
+        """The running children by name (each leads its own process group)."""
+        found = {name: proc.pid for name, proc in self.procs.items() if proc.returncode is None}
+        if self.simulator is not None and self.simulator.returncode is None:
+            found["simulator"] = self.simulator.pid
+        if self.nats is not None and self.nats.proc is not None and self.nats.proc.poll() is None:
+            found["nats-server"] = self.nats.proc.pid
+        return found
 
     def env(self, name: str, index: int) -> dict[str, str]:
         """The environment of one service process."""
@@ -160,6 +181,7 @@ class Stack:
                 continue
             self.restarts["nats-server"] = self.restarts.get("nats-server", 0) + 1
             self.say(f"nats-server restarted at {self.nats_url}")
+            self._record()
 
     async def _start_simulator(self) -> str:
         module = self.config.simulator_module
@@ -177,6 +199,7 @@ class Stack:
             start_new_session=True,
         )
         self.simulator = proc
+        self._record()
         urls: list[str] = []
         output: list[str] = []
         assert proc.stdout is not None
@@ -214,6 +237,7 @@ class Stack:
                 start_new_session=True,
             )
             self.procs[name] = proc
+            self._record()
             if self._stopping:  # stop() ran while this process was being spawned
                 await end_process(proc, STOP_GRACE_S)
                 return
@@ -304,8 +328,10 @@ async def run_until_interrupted(stack: Stack) -> None:
             for waiter in waiters:
                 waiter.cancel()
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-        await stack.stop()
+        try:
+            await stack.stop()  # a second Ctrl-C meanwhile must not cut the cleanup short
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
     if stack.failed.is_set():
         raise RuntimeError("a supervisor failed; the stack was stopped (see the log above)")
