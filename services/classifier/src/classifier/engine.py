@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -20,6 +21,14 @@ UNKNOWN_RULE: Final = "unknown"
 UNKNOWN_MESSAGE_CHARS: Final = 1000
 _TIER_CONFIDENCE: Final = {TIER_STRUCTURED: 0.95, TIER_MESSAGE: 0.9}
 _TRACEBACK_CONFIDENCE: Final = 0.75
+_REJECTED_POST: Final = re.compile(
+    r"/prompt\b[^\n]{0,60}\b400\b|\b400\b[^\n]{0,60}/prompt\b|\b400\b[^\n]{0,20}bad request",
+    re.IGNORECASE,
+)
+REJECTED_PROMPT_STEPS: Final = (
+    "ComfyUI refused the prompt (HTTP 400) and the reason was lost, so it is not sent again as is.",
+    "Resubmit keeping the full response body of the rejected request: it names the node and input.",
+)
 _SEVERITY_RANK: Final = {
     Severity.CRITICAL: 0,
     Severity.HIGH: 1,
@@ -48,12 +57,16 @@ class _Verdict(msgspec.Struct, frozen=True):
     rule: Rule | None
     confidence: float
     node: NodeErrorView | None = None
+    rejected_prompt: bool = False
 
     @property
     def retryable(self) -> bool:
-        """TAXONOMY's retryable; an invalid parameter only when it can be clamped."""
+        """TAXONOMY's retryable; an invalid parameter only when it can be clamped; an UNKNOWN
+        never when ComfyUI rejected the prompt (a 400 is not cured by sending it again)."""
         if self.failure_class == FailureClass.INVALID_PARAMETERS:
             return self.node is not None and feats.clampable(self.node)
+        if self.failure_class == FailureClass.UNKNOWN and self.rejected_prompt:
+            return False
         return CLASS_INFO[self.failure_class].retryable
 
     @property
@@ -82,7 +95,16 @@ def classify(
     else:
         verdicts = []
         verdict = _decide(evidence_facts(ev, ruleset.vocabulary), ruleset, None)
+    if verdict.failure_class == FailureClass.UNKNOWN and rejected_prompt(ev):
+        verdict = msgspec.structs.replace(verdict, rejected_prompt=True)
     return _build(verdict, ev, verdicts)
+
+
+def rejected_prompt(ev: Evidence) -> bool:
+    """Whether the evidence shows ComfyUI refusing the prompt: HTTP 400, or a 400 on /prompt."""
+    if ev.http_status == 400:
+        return True
+    return "400" in ev.message and _REJECTED_POST.search(ev.message) is not None
 
 
 def _decide(facts: Facts, ruleset: RuleSet, node: NodeErrorView | None) -> _Verdict:
@@ -103,6 +125,9 @@ def _build(verdict: _Verdict, ev: Evidence, verdicts: list[_Verdict]) -> Classif
     if cls == FailureClass.UNKNOWN and ev.message:
         found["message"] = ev.message[:UNKNOWN_MESSAGE_CHARS]
     message, steps = compose(cls, found, verdict.rule.hint if verdict.rule else "")
+    if verdict.rejected_prompt:
+        found["rejected_prompt"] = True
+        steps = list(REJECTED_PROMPT_STEPS)
     return Classification(
         failure_class=cls,
         error_code=info.error_code,

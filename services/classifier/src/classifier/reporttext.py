@@ -35,6 +35,8 @@ _TYPES: Final = {
     "smaller than min": "value_smaller_than_min",
     "bigger than max": "value_bigger_than_max",
 }
+_FLATTENED: Final = re.compile(r"(\S{1,80}): - (?=[A-Z])")
+"""A report whose lines were joined ("… CheckpointLoaderSimple: - Value not in list: …")."""
 _KNOWN_WORDS: Final = (
     "value not in list",
     "required input is missing",
@@ -58,6 +60,8 @@ def from_text(text: str, surface: str) -> tuple[NodeErrorView, ...]:
     marked = known or surface == "validation" or "validat" in folded
     views: list[NodeErrorView] = []
     node, pending = ("", ""), ""
+    if ": - " in text:
+        text = _FLATTENED.sub("\n\\1:\n- ", text)
     for full_line in text.splitlines()[:MAX_LINES]:
         line = full_line[:MAX_LINE]
         header = _header(line)

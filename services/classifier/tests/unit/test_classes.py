@@ -72,7 +72,7 @@ CASES: list[tuple[C, dict[str, Any]]] = [
     (C.PERMISSION_DENIED, dict(surface=X, exception_type="PermissionError", message="[Errno 13] Permission denied: 'output'")),
     (C.PERMISSION_DENIED, dict(surface="http", http_status=403, body="Forbidden")),
     (C.PERMISSION_DENIED, dict(surface=X, exception_type="PermissionError", message="[WinError 5] Zugriff verweigert")),
-    (C.NODE_EXECUTION_ERROR, dict(surface=X, exception_type="Exception", node_type="SaveImage", message="**** ERROR: Saving image outside the output folder is not allowed.")),
+    (C.INVALID_PARAMETERS, dict(surface=X, exception_type="Exception", node_type="SaveImage", message="**** ERROR: Saving image outside the output folder is not allowed.")),
     (C.NODE_EXECUTION_ERROR, dict(surface=X, exception_type="ValueError", node_type="StringConcat", message="something odd happened")),
     (C.NODE_EXECUTION_ERROR, dict(surface=X, exception_type="cv2.error", node_type="ImageResize", message="OpenCV(4.9.0) error: (-215:Assertion failed) !ssize.empty() in function 'resize'")),
     (C.OUTPUT_MISSING, dict(surface="monitor", observation="output_missing")),
