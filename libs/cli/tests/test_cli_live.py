@@ -5,6 +5,7 @@ clean JSON on stdout, demo reusing the running stack, nats-server restarted afte
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import os
 import signal
@@ -20,6 +21,7 @@ from comfy_recovery.demo import base_workflow
 from comfy_recovery.natsd import free_port
 from comfy_recovery.stack import Stack, StackConfig
 from contracts import BusSettings, JobClient, JobStatus
+from contracts.job import JobProgressed
 from tests.support.system import FAST_ENV, wait_for, wait_ready
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -123,7 +125,12 @@ async def test_demo_uses_the_running_stack_and_leaves_its_file(stack: Stack) -> 
 
 async def test_nats_killed_is_restarted_and_jobs_complete(stack: Stack, client: JobClient) -> None:
     assert stack.nats is not None and stack.nats.proc is not None
-    before = await client.submit(base_workflow())
+    long_job = copy.deepcopy(base_workflow())
+    long_job["3"]["inputs"]["steps"] = 600  # about 6 s on the simulator: running at the kill
+    before = await client.submit(long_job)
+    async for event in client.follow(before):
+        if isinstance(event, JobProgressed):
+            break
     restarts = stack.restarts.get("nats-server", 0)
     killed = stack.nats.proc.pid
     started = asyncio.get_running_loop().time()
