@@ -103,10 +103,21 @@ async def test_history_reads_as_words(stack: Stack, client: JobClient) -> None:
     assert "JobSubmitted" not in history.stdout
 
 
-async def test_unknown_job_and_ineligible_action_have_their_exit_codes(stack: Stack) -> None:
-    missing = await cli(stack, "status", "no-such-job")
-    assert missing.returncode == 4, missing.stderr
-    assert missing.stdout == "" and "no job no-such-job" in missing.stderr
+async def test_unknown_job_and_ineligible_action_have_their_exit_codes(
+    stack: Stack, client: JobClient
+) -> None:
+    for command in (["status", "no-such-job"], ["cancel", "no-such-job"], ["retry", "no-such-job"]):
+        missing = await cli(stack, *command)
+        assert missing.returncode == 4, missing.stderr
+        assert missing.stdout == "" and "no job no-such-job" in missing.stderr
+    job_id = await completed_job(client)
+    for command in (["cancel", job_id], ["retry", job_id]):
+        refused = await cli(stack, *command)
+        assert refused.returncode == 5, refused.stdout + refused.stderr
+        assert refused.stdout == "" and "refused: " in refused.stderr
+        assert "COMPLETED" in refused.stderr and "Traceback" not in refused.stderr
+    forced = await cli(stack, "retry", job_id, "--force")
+    assert forced.returncode == 0 and forced.stdout == "ok\n", forced.stderr
 
 
 async def test_demo_uses_the_running_stack_and_leaves_its_file(stack: Stack) -> None:
