@@ -12,12 +12,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from comfy_recovery.cli import main
 from comfy_recovery.replay_cmd import replay
 from contracts import Bus, BusSettings, subjects
 from contracts.backend import BackendHealth, BackendInventory
+from contracts.policy import RecoveryPolicy
 from recovery.replay import override
 from recovery.replay_report import summarize
 from services.recovery.tests.builders import ALL_MODELS, CORE_NODES, GIB, T0
@@ -74,6 +76,9 @@ async def test_replay_reports_the_hand_computed_difference_and_publishes_nothing
     assert unreadable == 0
     assert report["jobs"]["saved"] == 1 and report["jobs"]["aborted_earlier"] == 1
     assert report["decisions"]["changed"] == 2
+    # The live default (none in KV: recovery's configured one) reproduces every decision
+    # on the backends rebuilt from telemetry.
+    assert report["decisions"]["reproduced"] == {"checked": 5, "same": 5}
     assert report["attempts"] == {"recorded": 6, "replayed": [6, 6]}
     assert report["gpu_seconds"] == {"recorded": 110.0, "replayed": [100.0, 100.0]}
 
@@ -92,7 +97,7 @@ async def test_replay_reports_the_hand_computed_difference_and_publishes_nothing
 
     human = await asyncio.to_thread(_cli, bus_settings.url, "--policy", str(policy))
     assert human.returncode == 0, human.stderr
-    assert "decisions changed: 2 of 5" in human.stdout
+    assert "decisions changed: 2 of 5 (the recorded policy reproduces 5 of 5" in human.stdout
     assert "GPU_OOM: 1 of 3 (ABORT -> REDUCE_PARAMS x1)" in human.stdout
     assert "job oom-big: saved" in human.stdout
 
@@ -163,3 +168,15 @@ def test_no_nats_exits_3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     path.write_text("{}")
     code, out, err = _main(capsys, "--policy", str(path), "--json")
     assert code == 3 and "cannot reach NATS" in err and out == ""
+
+
+@pytest.mark.integration
+async def test_the_reproduction_check_uses_the_live_default_policy(bus: Bus) -> None:
+    """An operator's live default of one attempt (in KV) is not what decided the recorded
+    split (oom-batch, attempt 1) and the two RETRYs (unreachable, attempts 1 and 2): only
+    the two recorded ABORTs are reproduced."""
+    await _record(bus)
+    kv = await bus.kv(subjects.KV_POLICY)
+    await kv.put(subjects.POLICY_KEY, msgspec.json.encode(RecoveryPolicy(max_attempts=1)))
+    jobs, _ = await replay(bus, override(DEGRADE_2), None, None)
+    assert summarize(jobs)["decisions"]["reproduced"] == {"checked": 5, "same": 2}

@@ -165,14 +165,27 @@ async def _drop(bus: Bus, sub: Any) -> None:
         pass
 
 
+async def live_default(bus: Bus, settings: Settings) -> RecoveryPolicy:
+    """The default policy recovery decides with now: the KV value, else its settings'."""
+    try:
+        entry = await (await bus.kv(subjects.KV_POLICY)).get(subjects.POLICY_KEY)
+        if entry.value:
+            return msgspec.json.decode(entry.value, type=RecoveryPolicy)
+    except (NotFoundError, msgspec.DecodeError, msgspec.ValidationError):
+        pass  # no bucket, no key (KeyNotFoundError is a NotFoundError) or a bad value
+    return settings.policy.policy()
+
+
 async def replay(
     bus: Bus, policy_for: PolicyFor, since: datetime | None, until: datetime | None
 ) -> tuple[list[JobReplay], int]:
-    """Every failed job in the window replayed under `policy_for`; and the count of jobs
-    whose history could not be read."""
+    """Every failed job in the window replayed under `policy_for`, each decision also
+    re-run under the live default (and the jobs' own policies) to check it reproduces the
+    recorded one; and the count of jobs whose history could not be read."""
     client = JobClient(bus, source="cli-replay")
     inventory_at = inventory_from(await telemetry(bus))
-    tuning = Settings().tuning()
+    settings = Settings()
+    tuning, baseline = settings.tuning(), as_default(await live_default(bus, settings))
     jobs, unreadable = [], 0
     for job_id in await failed_jobs(bus, since, until):
         try:
@@ -181,7 +194,7 @@ async def replay(
             unreadable += 1
             continue
         per_job = [e for e in events if isinstance(e, JobEvent)]
-        jobs.append(replay_job(per_job, policy_for, inventory_at, tuning))
+        jobs.append(replay_job(per_job, policy_for, inventory_at, tuning, baseline=baseline))
     return jobs, unreadable
 
 
@@ -220,7 +233,9 @@ def render(report: dict[str, Any]) -> str:
     lines = [
         f"replayed {jobs['replayed']} failed job(s), {decisions['compared']} recorded "
         f"decision(s), policy {report['mode']}",
-        f"decisions changed: {decisions['changed']} of {decisions['compared']}",
+        f"decisions changed: {decisions['changed']} of {decisions['compared']} (the recorded "
+        f"policy reproduces {decisions['reproduced']['same']} of "
+        f"{decisions['reproduced']['checked']} recorded decisions on the rebuilt inputs)",
     ]
     for cls, entry in decisions["by_class"].items():
         how = ", ".join(f"{move} x{n}" for move, n in entry["how"].items())
@@ -239,9 +254,10 @@ def render(report: dict[str, Any]) -> str:
         )
         for d in job["decisions"]:
             mark = "*" if d["changed"] else " "
+            doubt = " [recorded decision not reproduced]" if d["reproduced"] is False else ""
             lines.append(
                 f"  {mark} attempt {d['attempt']} {d['failure_class']}: {d['recorded']} -> "
-                f"{d['replayed']}" + (f" ({d['reason']})" if d["changed"] else "")
+                f"{d['replayed']}" + (f" ({d['reason']})" if d["changed"] else "") + doubt
             )
     return "\n".join(lines)
 

@@ -24,34 +24,27 @@ How far a comparison goes, and the estimates (documented in the README):
 
 from __future__ import annotations
 
-import random
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Final, Literal
-
-from msgspec.structs import replace
+from datetime import datetime
+from typing import Literal
 
 from contracts.failure import FailureClassified
 from contracts.job import JobCompleted, JobDispatched, JobFailed
 from contracts.policy import RecoveryPolicy
-from contracts.recovery import Abort, Dispatch, RecoveryDecided
+from contracts.recovery import Abort, RecoveryDecided
 from recovery import policy as policies
-from recovery.decide import DEFAULT_TUNING, decide
+from recovery.decide import DEFAULT_TUNING
 from recovery.decision import Decision
 from recovery.errors import DomainError
-from recovery.inventory import Inventory
 from recovery.job_state import JobState
+from recovery.replay_sim import InventoryAt, PolicyFor, decide_as_service, recurrences
 from recovery.state_machine import NO_BACKEND, JobEvent, apply
 from recovery.strategies.context import Tuning
 
-PolicyFor = Callable[[JobState], RecoveryPolicy]
-"""The policy a job's failures are decided under, given its state."""
-InventoryAt = Callable[[datetime], Inventory]
-"""The backends as they were at a time (from recorded telemetry)."""
+__all__ = ["InventoryAt", "JobReplay", "PolicyFor", "as_default", "override", "replay_job"]
+
 Verdict = Literal["unchanged", "changed", "saved", "aborted_earlier", "skipped"]
-MAX_SIMULATED: Final = 50
-"""Cap on the simulated recurrences of a saved job's failure."""
 
 
 def override(policy: RecoveryPolicy) -> PolicyFor:
@@ -76,6 +69,10 @@ class Compared:
     replayed: str
     replayed_terminal: bool
     replayed_reason: str
+    reproduced: bool | None = None
+    """Whether the recorded policy, re-run on the same rebuilt inputs, gives the recorded
+    decision again (None: not checked). A False says the inputs (backends, breakers) were
+    not rebuilt faithfully, so a change at that failure may not be the policy's doing."""
 
     @property
     def changed(self) -> bool:
@@ -142,8 +139,11 @@ def replay_job(
     policy_for: PolicyFor,
     inventory_at: InventoryAt,
     tuning: Tuning = DEFAULT_TUNING,
+    *,
+    baseline: PolicyFor | None = None,
 ) -> JobReplay:
-    """Decide every recorded failure of one job again (see the module's rules)."""
+    """Decide every recorded failure of one job again (see the module's rules); with
+    `baseline` (the recorded policy), also check that it reproduces each recorded decision."""
     job_id = events[0].job_id if events else "?"
     attempts = _Attempts.of(events)
     n_recorded, gpu_recorded = attempts.total
@@ -166,16 +166,14 @@ def replay_job(
         recorded = decided.get(event.event_id)
         if not isinstance(event, FailureClassified) or recorded is None:
             continue
-        ours = decide(
-            state,
-            event,
-            policy_for(state),
-            inventory_at(recorded.occurred_at),
-            recorded.occurred_at,
-            random.Random(event.event_id),
-            tuning,
+        at, backends = recorded.occurred_at, inventory_at(recorded.occurred_at)
+        ours = decide_as_service(state, event, policy_for(state), backends, at, tuning)
+        again = (
+            None
+            if baseline is None
+            else decide_as_service(state, event, baseline(state), backends, at, tuning)
         )
-        compared.append(_compare(event, recorded, ours))
+        compared.append(_compare(event, recorded, ours, again))
         if ours.terminal and not recorded.terminal:
             kept, kept_s = attempts.upto(event.attempt)
             result = replace_verdict(same, "aborted_earlier", compared)
@@ -217,7 +215,9 @@ def _with(job: JobReplay, attempts: tuple[int, int], gpu: tuple[float, float]) -
     )
 
 
-def _compare(failure: FailureClassified, recorded: RecoveryDecided, ours: Decision) -> Compared:
+def _compare(
+    failure: FailureClassified, recorded: RecoveryDecided, ours: Decision, again: Decision | None
+) -> Compared:
     return Compared(
         failure_event_id=failure.event_id,
         attempt=failure.attempt,
@@ -227,6 +227,9 @@ def _compare(failure: FailureClassified, recorded: RecoveryDecided, ours: Decisi
         replayed=ours.strategy.value,
         replayed_terminal=ours.terminal,
         replayed_reason=ours.reason,
+        reproduced=None
+        if again is None
+        else (again.strategy, again.terminal) == (recorded.strategy, recorded.terminal),
     )
 
 
@@ -252,85 +255,3 @@ def _saved(
     most = recurrences(state, failure, ours, policy_for, inventory_at, tuning)
     result = replace_verdict(same, "saved", compared)
     return _with(result, (kept + 1, kept + most), (kept_s + mean, kept_s + mean * most))
-
-
-def recurrences(
-    state: JobState,
-    failure: FailureClassified,
-    first: Decision,
-    policy_for: PolicyFor,
-    inventory_at: InventoryAt,
-    tuning: Tuning = DEFAULT_TUNING,
-) -> int:
-    """Dispatches the policy makes from `first` on if every attempt fails like `failure`
-    (≥ 1, capped at `MAX_SIMULATED`)."""
-    decision, count = first, 0
-    while count < MAX_SIMULATED:
-        dispatch = next((a for a in decision.actions if isinstance(a, Dispatch)), None)
-        if decision.terminal or dispatch is None:
-            break
-        count += 1
-        at = decision.at + timedelta(seconds=decision.delay_s + 1)
-        backend = dispatch.backend_hint or failure.backend_id or "?"
-        failure = _recurred(failure, dispatch.attempt, backend, at)
-        try:
-            state = _fold_attempt(state, decision, failure)
-        except DomainError:
-            break
-        decision = decide(
-            state,
-            failure,
-            policy_for(state),
-            inventory_at(at),
-            at,
-            random.Random(failure.event_id),
-            tuning,
-        )
-    return max(count, 1)
-
-
-def _recurred(
-    failure: FailureClassified, attempt: int, backend: str, at: datetime
-) -> FailureClassified:
-    return replace(
-        failure,
-        event_id=f"{failure.event_id}~{attempt}",
-        failed_event_id=f"{failure.failed_event_id}~{attempt}",
-        attempt=attempt,
-        backend_id=backend,
-        occurred_at=at,
-    )
-
-
-def _fold_attempt(state: JobState, decision: Decision, failure: FailureClassified) -> JobState:
-    """The state after `decision`, its dispatch and the same failure again."""
-    from contracts.job import DispatchedPrompt, FailureEvidence
-
-    state = apply(state, decision.to_event("replay"))
-    backend = failure.backend_id or "?"
-    state = apply(
-        state,
-        JobDispatched(
-            event_id=f"{failure.event_id}:dispatched",
-            job_id=state.job_id,
-            attempt=failure.attempt,
-            occurred_at=failure.occurred_at,
-            source="replay",
-            backend_id=backend,
-            prompts=[DispatchedPrompt(prompt_id=f"{failure.event_id}:prompt")],
-            client_id="replay",
-        ),
-    )
-    state = apply(
-        state,
-        JobFailed(
-            event_id=failure.failed_event_id,
-            job_id=state.job_id,
-            attempt=failure.attempt,
-            occurred_at=failure.occurred_at,
-            source="replay",
-            backend_id=backend,
-            evidence=failure.evidence or FailureEvidence(surface="replay"),
-        ),
-    )
-    return apply(state, failure)

@@ -75,8 +75,9 @@ def _get(
 
 def summarize(jobs: Sequence[JobReplay]) -> dict[str, Any]:
     """Totals: jobs per verdict, decisions changed per class (and how), attempts and
-    GPU-seconds recorded against the replayed (low, high) estimates, and the jobs that
-    differ, each with its compared decisions."""
+    GPU-seconds recorded against the replayed (low, high) estimates, how many recorded
+    decisions the recorded policy reproduces, and the jobs that differ, each with its
+    compared decisions."""
     verdicts: Counter[str] = Counter(job.verdict for job in jobs)
     by_class: dict[str, dict[str, Any]] = {}
     for job in jobs:
@@ -88,6 +89,7 @@ def summarize(jobs: Sequence[JobReplay]) -> dict[str, Any]:
                 move = f"{_label(c.recorded, c.recorded_terminal)} -> "
                 move += _label(c.replayed, c.replayed_terminal)
                 entry["how"][move] = entry["how"].get(move, 0) + 1
+    checks = [c.reproduced for job in jobs for c in job.compared if c.reproduced is not None]
     attempts = sum(j.attempts_recorded for j in jobs)
     low = sum(j.attempts_replayed[0] for j in jobs)
     high = sum(j.attempts_replayed[1] for j in jobs)
@@ -103,6 +105,7 @@ def summarize(jobs: Sequence[JobReplay]) -> dict[str, Any]:
             "compared": sum(e["compared"] for e in by_class.values()),
             "changed": sum(e["changed"] for e in by_class.values()),
             "by_class": dict(sorted(by_class.items())),
+            "reproduced": {"checked": len(checks), "same": sum(checks)},
         },
         "attempts": {"recorded": attempts, "replayed": [low, high]},
         "gpu_seconds": {
@@ -134,6 +137,7 @@ def _job(job: JobReplay) -> dict[str, Any]:
                 "recorded": _label(c.recorded, c.recorded_terminal),
                 "replayed": _label(c.replayed, c.replayed_terminal),
                 "changed": c.changed,
+                "reproduced": c.reproduced,
                 "reason": c.replayed_reason,
             }
             for c in job.compared

@@ -15,8 +15,10 @@ from contracts.job import DispatchedPrompt, FailureEvidence, JobCompleted, JobDi
 from contracts.policy import RecoveryPolicy
 from contracts.taxonomy import CLASS_INFO, FailureClass
 from recovery.decide import decide
-from recovery.replay import as_default, override, recurrences, replay_job
+from recovery.inventory import Inventory
+from recovery.replay import as_default, override, replay_job
 from recovery.replay_report import inventory_from, summarize
+from recovery.replay_sim import recurrences
 from recovery.state_machine import JobEvent, apply
 from services.recovery.tests.builders import GIB, T0, backend, inventory, sd15, submitted
 
@@ -143,8 +145,11 @@ def history() -> dict[str, list[JobEvent]]:
     return {r.job_id: r.events for r in (big, batch, net)}
 
 
-def replay_all(policy: RecoveryPolicy) -> dict[str, Any]:
-    jobs = [replay_job(events, override(policy), lambda _t: FARM) for events in history().values()]
+def replay_all(policy: RecoveryPolicy, farm: Inventory = FARM) -> dict[str, Any]:
+    jobs = [
+        replay_job(events, override(policy), lambda _t: farm, baseline=override(RecoveryPolicy()))
+        for events in history().values()
+    ]
     return summarize(jobs)
 
 
@@ -158,6 +163,7 @@ def test_the_recorded_policy_changes_nothing() -> None:
             "BACKEND_UNREACHABLE": {"compared": 2, "changed": 0, "how": {}},
             "GPU_OOM": {"compared": 3, "changed": 0, "how": {}},
         },
+        "reproduced": {"checked": 5, "same": 5},
     }
     assert report["attempts"] == {"recorded": 6, "replayed": [6, 6]}
     assert report["gpu_seconds"] == {"recorded": 110.0, "replayed": [110.0, 110.0]}
@@ -241,6 +247,26 @@ def test_recurrences_count_dispatches_until_the_policy_ends_the_job() -> None:
         assert not first.terminal
         count = recurrences(state, failure, first, override(policy), lambda _t: FARM)
         assert count == expected, (job_id, policy)
+
+
+def test_inputs_rebuilt_wrongly_show_as_decisions_not_reproduced() -> None:
+    """With gpu-a rebuilt as holding no model at all, the recorded policy itself can no
+    longer send the job back there: unreachable's RETRY and oom-batch's split are not
+    reproduced, so those changes are not the policy's doing."""
+    farm = inventory(backend("gpu-a", vram_gib=8, models={}))
+    report = replay_all(RecoveryPolicy(), farm)
+    # Both end at their first failure, so 3 decisions are compared; only oom-big's ABORT
+    # is reproduced.
+    assert report["decisions"]["compared"] == 3 and report["decisions"]["changed"] == 2
+    assert report["decisions"]["reproduced"] == {"checked": 3, "same": 1}
+    rows = {
+        j["job_id"]: [(d["recorded"], d["replayed"], d["reproduced"]) for d in j["decisions"]]
+        for j in report["differing_jobs"]
+    }
+    assert rows == {
+        "oom-batch": [("REDUCE_PARAMS", "ABORT", False)],
+        "unreachable": [("RETRY", "ABORT", False)],
+    }
 
 
 def test_as_default_keeps_the_jobs_own_policy() -> None:
