@@ -13,6 +13,7 @@ from contracts import Bus, BusSettings, RecoveryDecided, Strategy, derive_event_
 from contracts import subjects as subj
 from contracts.recovery import QuarantineBackend
 from monitor.hooks import RestartRequest, SimulatorHook, is_simulator
+from monitor.watchdog import DEAF_AFTER_S
 from tests.support.edge import running_edge, wait_for, workflow
 
 pytestmark = pytest.mark.integration
@@ -40,7 +41,10 @@ async def test_a_wedge_is_reported_and_a_requested_restart_unwedges_the_backend(
         backend.inject(FaultSpec("wedged"))
         job_id = await edge.submit()
         failed = await edge.failure(job_id)
-        assert failed.evidence.observation == "wedged"
+        # wedged, not stalled; seen although the window (15 s) outlasts the deaf-socket
+        # reopen (10 s), which used to restart it
+        assert (failed.evidence.surface, failed.evidence.observation) == ("monitor", "wedged")
+        assert backend.proc.wedged and edge.monitor.wedge_window_s > DEAF_AFTER_S
         # what recovery decides for BACKEND_WEDGED: quarantine, and ask for a restart
         await bus.publish(
             RecoveryDecided(
