@@ -167,12 +167,31 @@ def record_success(breaker: Breaker, event_id: str, at: float, config: BreakerCo
     return replace(current, calls=_window((*current.calls, (event_id, at, OK)), at, config))
 
 
+def record_neutral(breaker: Breaker, event_id: str, at: float, config: BreakerConfig) -> Breaker:
+    """A job failed on the backend for a reason of its own (validation, OOM, a node error):
+    nothing against the backend, but a probe that ran is a verdict — it closes a half-open
+    breaker. Otherwise the breaker is left as it is."""
+    current = tick(breaker, at, config)
+    if current.state is not BreakerState.HALF_OPEN:
+        return breaker
+    return record_success(current, event_id, at, config)
+
+
 def quarantine(
-    breaker: Breaker, event_id: str, at: float, reason: str, config: BreakerConfig
+    breaker: Breaker,
+    event_id: str,
+    at: float,
+    reason: str,
+    config: BreakerConfig,
+    corroborated: bool = True,
 ) -> Breaker:
     """Open the breaker now, whatever its state (a quarantine decision), for the open time;
-    a backend quarantined again right after a probe stays out longer."""
+    a backend quarantined again right after a probe stays out longer. With `corroborated`
+    False (one job's GPU fault, already counted as a failure) it opens only when another
+    failure is in the window: one job's fault alone does not take a GPU out."""
     if breaker.state is BreakerState.OPEN and breaker.cause == event_id:
+        return breaker
+    if not corroborated and breaker.state is BreakerState.CLOSED and breaker.failures < 2:
         return breaker
     reopens = breaker.reopens + 1 if breaker.state is BreakerState.HALF_OPEN else breaker.reopens
     return _open(breaker, event_id, at, config, reason, reopens)

@@ -199,9 +199,11 @@ class Handlers:
 
     async def _quarantine(self, action: QuarantineBackend, decision: Decision) -> None:
         at, config = decision.at.timestamp(), self.deps.backends.config
+        # a wedged worker needs the restart it asks for; a GPU fault needs a second failure
+        sure = action.restart_requested
         await self._change_breaker(
             action.backend_id,
-            lambda b: breakers.quarantine(b, decision.event_id, at, action.reason, config),
+            lambda b: breakers.quarantine(b, decision.event_id, at, action.reason, config, sure),
         )
 
     def refresh_gauges(self) -> None:
@@ -217,9 +219,15 @@ class Handlers:
         self.refresh_gauges()
 
     async def _count_failure(self, failure: FailureClassified) -> None:
-        if failure.failure_class not in BACKEND_ATTRIBUTABLE or failure.backend_id is None:
+        if failure.backend_id is None:
             return
         at, config = failure.occurred_at.timestamp(), self.deps.backends.config
+        if failure.failure_class not in BACKEND_ATTRIBUTABLE:
+            await self._change_breaker(
+                failure.backend_id,
+                lambda b: breakers.record_neutral(b, failure.event_id, at, config),
+            )
+            return
         cls = failure.failure_class
         await self._change_breaker(
             failure.backend_id,

@@ -100,12 +100,14 @@ def test_many_idle_rounds_use_no_attempts_or_class_recoveries() -> None:
     assert budget.class_recoveries(state, C.BACKEND_UNREACHABLE) == 0
 
 
-def test_an_idle_attempt_goes_at_once_to_a_backend_that_came_back() -> None:
+def test_an_idle_attempt_is_held_for_the_submitter_even_when_a_backend_looks_usable() -> None:
+    # recovery sees gpu-a usable, the submitter saw none (e.g. its probe is running): a
+    # plain dispatch would bounce straight back; a held one goes the moment it can
     state = fold(submitted())
     raw, failure = idle(1, T0)
     state, decision = step(fold(raw, failure, state=state), failure, UP, T0)
     d = dispatch_of(decision)
-    assert d.wait_until is None and d.backend_hint == "gpu-a"
+    assert d.wait_until is not None and d.backend_hint == "gpu-a"
 
 
 def test_the_wait_ends_at_max_wait_with_what_to_fix() -> None:

@@ -16,7 +16,7 @@ from typing import Any, Final
 MODEL_SUFFIXES: Final = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf", ".sft")
 INFLIGHT_TTL_S: Final = 60.0
 """A local dispatch count older than this is dropped even without a fresh queue reading."""
-PROBE_TIMEOUT_S: Final = 300.0
+PROBE_TIMEOUT_S: Final = 120.0
 """A half-open backend takes another probe when the last one gave no verdict for this long."""
 
 

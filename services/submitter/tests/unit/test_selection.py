@@ -60,7 +60,7 @@ def test_an_open_breaker_whose_time_is_up_takes_one_probe_at_a_time() -> None:
     a.dispatched(NOW)  # the probe
     assert choose_backend([a], [WF], Constraints(), NOW + 1) is None
     assert "a probe is running" in why_none([a], Constraints(), NOW + 1)
-    assert choose_backend([a], [WF], Constraints(), NOW + 301) is a  # no verdict: probe again
+    assert choose_backend([a], [WF], Constraints(), NOW + 121) is a  # no verdict: probe again
     apply_entry(a, "breaker", b'{"state": "open", "open_until": 1000060.0}', NOW + 2)
     assert a.probe_at is None and choose_backend([a], [WF], Constraints(), NOW + 3) is None
     apply_entry(a, "breaker", b'{"state": "closed", "reason": "the probe succeeded"}', NOW + 4)

@@ -88,8 +88,8 @@ def previous(ctx: Context) -> Dispatch | None:
 
 
 def again(ctx: Context) -> Plan:
-    """An attempt no backend could take: the same dispatch again, now if a backend can
-    take it, else held until one can."""
+    """An attempt no backend could take: the same dispatch again, held by the submitter
+    until a backend can take it (at once if one can)."""
     before = previous(ctx)
     exclude = tuple(sorted(set(before.exclude_backends if before else ()) | ctx.excluded))
     version = before.require_version_other_than if before else None
@@ -102,16 +102,17 @@ def again(ctx: Context) -> Plan:
 
     found = ctx.inventory.candidates(ctx.needs(), exclude, fits)
     hint = before.backend_hint if before else None
+    if found and not any(v.backend_id == hint for v in found):
+        hint = found[0].backend_id
     plan = Plan(
         (Strategy.RETRY,),
-        "no backend could take the attempt; dispatch it again",
+        "no backend could take the attempt; dispatch it as soon as one can",
         backend_hint=hint,
         exclude=exclude,
         require_version_other_than=version,
         require_device_other_than=device,
         resume=before.resume if before else False,
     )
-    if found:
-        target = hint if any(v.backend_id == hint for v in found) else found[0].backend_id
-        return replace(plan, backend_hint=target, reason=f"a backend can take it: {target}")
+    # held even when a backend looks usable here: the submitter, which saw none, dispatches
+    # it the moment it agrees (a decision it would refuse again would only bounce)
     return waiting(ctx, plan)
