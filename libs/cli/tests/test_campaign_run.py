@@ -42,7 +42,8 @@ async def test_tiny_campaign_is_consistent_with_the_simulator(tmp_path: Path) ->
     specs = make_mix(config.jobs, config.seed, config.window_s)
     none = await run_policy("none", specs, config)
     check_against_the_fleet(none)
-    assert all(o.dispatches == 1 for o in none.outcomes)  # no recovery: one POST per job
+    # no recovery: one POST per job (none reaches a backend that is down after a crash)
+    assert all(o.dispatches <= 1 for o in none.outcomes)
     naive = await run_policy("naive", specs, config)
     check_against_the_fleet(naive)
     assert all(o.dispatches <= 4 for o in naive.outcomes)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from comfy_recovery.campaign import seedtable
@@ -27,7 +29,11 @@ from comfy_recovery.campaign.mix import (
     kind_counts,
     make_mix,
 )
+from comfy_recovery.campaign.ours import ChaosPlan, job_run
 from comfy_recovery.campaign.seedtable import Failure, Params
+from comfy_recovery.stack import SERVICES
+from contracts.job import FailureEvidence, JobCompleted, JobFailed
+from contracts.recovery import Abort, RecoveryDecided, Strategy
 
 
 def test_kind_counts_a_third_clean_and_every_kind_at_200() -> None:
@@ -209,6 +215,8 @@ def test_summarize_hand_computed() -> None:
     assert figures["unfinished"] == 1 and figures["dispatches"] == 5
     assert figures["gpu_s"] == 6.5 and figures["wasted_gpu_s"] == 4.5
     assert figures["ttr_p50_s"] == 2.0
+    waited = judge(broken, JobRun(3, UNFINISHED), [], 0)
+    assert summarize([waited])["aborted_first_dispatch"] == 0  # never ended: not an abort
     table = by_kind(outcomes)
     assert list(table) == ["clean", "oom", "stall", "node_error", "all"]
     assert table["stall"]["recovery_pct"] == 0.0
@@ -230,3 +238,70 @@ def test_completion_bar() -> None:
         {"recovery_pct": 40.0},
     )
     assert len(unmet) == 4
+
+
+# --- ours: reading a job's events, the chaos plan ------------------------------------------
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def failed(seconds: float) -> JobFailed:
+    return JobFailed(
+        event_id=f"f{seconds}",
+        job_id="j",
+        occurred_at=at(seconds),
+        source="t",
+        evidence=FailureEvidence(surface="execution_error"),
+    )
+
+
+def completed(seconds: float, prompts: list[str]) -> JobCompleted:
+    return JobCompleted(
+        event_id=f"c{seconds}",
+        job_id="j",
+        occurred_at=at(seconds),
+        source="t",
+        backend_id="b0",
+        prompt_ids=prompts,
+    )
+
+
+def aborted(seconds: float, steps: list[str]) -> RecoveryDecided:
+    return RecoveryDecided(
+        event_id=f"a{seconds}",
+        job_id="j",
+        occurred_at=at(seconds),
+        source="t",
+        answers_event_id="x",
+        strategy=Strategy.ABORT,
+        actions=[Abort(reason="r", user_message="install the node", actionable_steps=steps)],
+        terminal=True,
+    )
+
+
+def test_job_run_from_events_completed_after_a_failure() -> None:
+    run = job_run(4, 99.0, [failed(1.0), failed(2.0), completed(5.0, ["p1", "p2"])])
+    assert run.status == COMPLETED and run.final_prompts == ["p1", "p2"]
+    assert run.first_failure_at == at(1.0).timestamp()
+    assert run.ended_at == at(5.0).timestamp() and run.completions == 1
+    doubled = job_run(4, 99.0, [completed(5.0, ["p"]), completed(6.0, ["q"])])
+    assert doubled.completions == 2 and doubled.final_prompts == ["p"]
+
+
+def test_job_run_from_events_aborted_or_unfinished() -> None:
+    run = job_run(1, 0.0, [failed(1.0), aborted(1.5, ["install FaceDetailerPro"])])
+    assert run.status == ABORTED and run.message == "install the node"
+    assert run.fix_steps == ["install FaceDetailerPro"]
+    assert job_run(1, 0.0, [failed(1.0)]).status == UNFINISHED
+
+
+def test_chaos_plan_kills_every_service_once_and_is_seeded() -> None:
+    plan = ChaosPlan.seeded(7, 30.0)
+    assert sorted(name for _, name in plan.kills) == sorted(SERVICES)
+    assert all(3.0 <= t <= 24.0 for t, _ in plan.kills)
+    assert plan.nats_restart_at is not None and 9.0 <= plan.nats_restart_at <= 18.0
+    assert plan == ChaosPlan.seeded(7, 30.0) and plan != ChaosPlan.seeded(8, 30.0)

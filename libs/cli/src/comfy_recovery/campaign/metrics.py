@@ -126,7 +126,7 @@ def summarize(outcomes: Sequence[JobOutcome]) -> dict[str, Any]:
     clean = [o for o in outcomes if o.label == CLEAN]
     broken = [o for o in outcomes if o.label == NON_RECOVERABLE]
     ttrs = [o.time_to_recover_s for o in recoverable if o.correct and o.time_to_recover_s]
-    early = [o for o in broken if not o.completed and o.dispatches <= 1]
+    early = [o for o in broken if o.status == ABORTED and o.dispatches <= 1]
     p50, p95 = percentile(ttrs, 50), percentile(ttrs, 95)
     return {
         "jobs": len(outcomes),

@@ -7,7 +7,6 @@ nats-server once at seeded times while the jobs run.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import random
 import shutil
@@ -47,6 +46,7 @@ already in the environment wins). Policy parameters (backoff, breakers, attempts
 system's own defaults."""
 RESULT_GRACE_S: Final = 20.0
 READY_TIMEOUT_S: Final = 120.0
+READ_CONCURRENCY: Final = 16
 
 
 @dataclass
@@ -161,35 +161,58 @@ class OursRunner:
             extra_env=campaign_env(api),
         )
 
-    async def run(self, specs: list[JobSpec]) -> dict[int, JobRun]:
-        """Start the system, submit every job at its arrival time, read every outcome."""
+    async def run(self, specs: list[JobSpec], bound_s: float) -> dict[int, JobRun]:
+        """Start the system, submit every job at its arrival time, read every outcome.
+
+        Waiting ends when every job has ended or `bound_s` after the first arrival; what the
+        jobs' events say at that point is the outcome (no end yet: unfinished).
+        """
         stack = Stack(self.config(), echo=False, log_file=self.data_dir / "stack.log")
         await stack.start()
+        submitted: dict[int, tuple[str, float]] = {}
         try:
             await wait_ready(stack)
             settings = BusSettings(url=stack.nats_url)
             async with await JobClient.connect(settings, source="campaign") as client:
                 start = time.monotonic()
                 chaos = asyncio.create_task(self._chaos(stack, start))
-                try:
-                    submitted = await asyncio.gather(
-                        *(self._job(client, spec, start) for spec in specs)
-                    )
-                finally:
-                    chaos.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await chaos
-                runs = {}
-                for spec, (job_id, at) in zip(specs, submitted, strict=True):
-                    events = await _retrying(partial(client.history, job_id))
-                    runs[spec.index] = job_run(spec.index, at, events)
+                jobs = [
+                    asyncio.create_task(self._job(client, spec, start, submitted)) for spec in specs
+                ]
+                _, late = await asyncio.wait(jobs, timeout=bound_s)
+                for task in [*late, chaos]:
+                    task.cancel()
+                await asyncio.gather(*late, chaos, return_exceptions=True)
+                runs = await self._read(client, submitted)
         finally:
             await stack.stop()
+        for spec in specs:
+            runs.setdefault(spec.index, JobRun(spec.index))
         self.report.lost = sum(r.status not in (COMPLETED, ABORTED) for r in runs.values())
         self.report.doubled = sum(r.completions > 1 for r in runs.values())
         return runs
 
-    async def _job(self, client: JobClient, spec: JobSpec, start: float) -> tuple[str, float]:
+    async def _read(
+        self, client: JobClient, submitted: dict[int, tuple[str, float]]
+    ) -> dict[int, JobRun]:
+        """Every submitted job's events, a few jobs at a time."""
+        gate = asyncio.Semaphore(READ_CONCURRENCY)
+
+        async def one(index: int, job_id: str, at: float) -> tuple[int, JobRun]:
+            async with gate:
+                events = await _retrying(partial(client.history, job_id))
+            return index, job_run(index, at, events)
+
+        pairs = await asyncio.gather(*(one(i, j, at) for i, (j, at) in submitted.items()))
+        return dict(pairs)
+
+    async def _job(
+        self,
+        client: JobClient,
+        spec: JobSpec,
+        start: float,
+        submitted: dict[int, tuple[str, float]],
+    ) -> None:
         await asyncio.sleep(max(0.0, start + spec.arrival_s - time.monotonic()))
         policy = RecoveryPolicy(
             deadline_s=self.deadline_s,
@@ -199,19 +222,16 @@ class OursRunner:
         job_id = f"campaign-{spec.marker}"
         at = time.time()
         await _retrying(lambda: client.submit(spec.workflow(), policy=policy, job_id=job_id))
-        with contextlib.suppress(TimeoutError):
-            remaining = self.deadline_s + RESULT_GRACE_S
-            while remaining > 0:
-                began = time.monotonic()
-                try:
-                    await client.result(job_id, timeout=remaining)
-                    break
-                except TimeoutError:
-                    raise
-                except Exception:  # the bus is restarting: follow again
-                    await asyncio.sleep(1.0)
-                remaining -= time.monotonic() - began
-        return job_id, at
+        submitted[spec.index] = (job_id, at)
+        ends = time.monotonic() + self.deadline_s + RESULT_GRACE_S
+        while (remaining := ends - time.monotonic()) > 0:
+            try:
+                await client.result(job_id, timeout=remaining)
+                return
+            except TimeoutError:
+                return
+            except Exception:  # noqa: BLE001 - the bus is restarting: follow again
+                await asyncio.sleep(1.0)
 
     async def _chaos(self, stack: Stack, start: float) -> None:
         if self.chaos is None:
