@@ -68,7 +68,9 @@ async def build(bus: Bus, settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Se
             clock=clock,
         )
         followers[ref.id] = follower
-        telemetry.append(Telemetry(follower, reader, out, use_stats_for_gpu=True))
+        probe = Telemetry(follower, reader, out, use_stats_for_gpu=True)
+        follower.on_open = probe.health_once
+        telemetry.append(probe)
 
     watching = Watching(
         watches, followers, clock, reconcile_interval_s=settings.reconcile_interval_s

@@ -8,6 +8,7 @@ and `checks` (pure), the outcomes published by `settle`.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -64,6 +65,9 @@ class Follower:
         self.out = out
         self.live = Liveness(queue_moved_at=clock.now())
         self.tried = False
+        self.on_open: Callable[[], Awaitable[None]] | None = None
+        """Called once a socket is open, before the reconcile (the health probe: a backend
+        seen up again is announced before any prompt it lost is reported)."""
         self._ws: Any = None
 
     @property
@@ -80,6 +84,7 @@ class Follower:
                 async with ws_connect(url, max_size=None, open_timeout=5) as ws:
                     self.opened(ws)
                     backoff = 0.2
+                    await self._announce()
                     await self.reconcile()
                     self.tried = True
                     async for frame in ws:
@@ -96,6 +101,14 @@ class Follower:
         self._ws = ws
         self.live.opened(self.clock.now())
         log.info("ws.connected", backend=self.ref.id)
+
+    async def _announce(self) -> None:
+        if self.on_open is None:
+            return
+        try:
+            await self.on_open()
+        except BusUnavailableError as exc:
+            log.warning("ws.open_not_announced", backend=self.ref.id, error=str(exc))
 
     def closed(self) -> None:
         """Our websocket dropped (or could not be opened)."""
