@@ -32,6 +32,8 @@ SOURCES = {
     "analytics": [ROOT / "services/analytics/src"],
 }
 """Where each publisher of `asyncapi.PUBLISHERS` lives."""
+NEVER_PUBLISHED = {ROOT / "services/recovery/src/recovery/replay_sim.py"}
+"""Code that builds events only in memory (the what-if replay's simulated attempts)."""
 
 
 def test_the_committed_document_is_what_make_schemas_writes() -> None:
@@ -99,6 +101,8 @@ def _constructed(paths: list[Path]) -> set[str]:
     found = set()
     for path in paths:
         for file in [path] if path.is_file() else sorted(path.rglob("*.py")):
+            if file in NEVER_PUBLISHED:
+                continue
             text = file.read_text()
             found |= {n for n in names if re.search(rf"\b{n}\(\s*(event_id=|\*\*)", text)}
     return found
