@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from contracts import subjects
-from contracts.backends import parse_backends
+from contracts.backends import BackendRef, parse_backends
 from contracts.bus import Bus
 from contracts.consumer import Consumer
 from contracts.runtime import Service, configure_logging, serve
@@ -43,6 +43,34 @@ def gpu_task(bus: Bus, settings: Settings) -> Callable[[], Coroutine[Any, Any, N
     return gpus
 
 
+def backend_watch(
+    ref: BackendRef,
+    http: httpx.AsyncClient,
+    watches: WatchSet,
+    out: Publisher,
+    ledger: Ledger,
+    settings: Settings,
+    clock: Clock,
+) -> tuple[Follower, Telemetry]:
+    """One backend's follower and its health/inventory probe (run first on each socket)."""
+    reader = ComfyReader(ref, http)
+    follower = Follower(
+        ref,
+        reader,
+        watches,
+        out,
+        ledger,
+        progress_per_s=settings.progress_per_s,
+        lost_grace_s=settings.lost_grace_s,
+        wedge_window_s=settings.wedge_window_s,
+        unreachable_grace_s=settings.unreachable_grace_s,
+        clock=clock,
+    )
+    probe = Telemetry(follower, reader, out, use_stats_for_gpu=True)
+    follower.on_open = probe.health_once
+    return follower, probe
+
+
 async def build(bus: Bus, settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Service:
     """Everything the monitor runs, on a connected bus (only GPU sampling when gpu_only)."""
     if settings.gpu_only:
@@ -54,24 +82,8 @@ async def build(bus: Bus, settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Se
     followers: dict[str, Follower] = {}
     telemetry: list[Telemetry] = []
     for ref in refs:
-        reader = ComfyReader(ref, http)
-        follower = Follower(
-            ref,
-            reader,
-            watches,
-            out,
-            ledger,
-            progress_per_s=settings.progress_per_s,
-            lost_grace_s=settings.lost_grace_s,
-            wedge_window_s=settings.wedge_window_s,
-            unreachable_grace_s=settings.unreachable_grace_s,
-            clock=clock,
-        )
-        followers[ref.id] = follower
-        probe = Telemetry(follower, reader, out, use_stats_for_gpu=True)
-        follower.on_open = probe.health_once
+        followers[ref.id], probe = backend_watch(ref, http, watches, out, ledger, settings, clock)
         telemetry.append(probe)
-
     watching = Watching(
         watches, followers, clock, reconcile_interval_s=settings.reconcile_interval_s
     )
