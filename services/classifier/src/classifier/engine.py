@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import msgspec
 
@@ -18,6 +18,7 @@ from contracts.job import FailureEvidence
 from contracts.taxonomy import CLASS_INFO, FailureClass, Retryability, Severity
 
 UNKNOWN_RULE: Final = "unknown"
+_ENCODER: Final = msgspec.json.Encoder(order="deterministic")
 UNKNOWN_MESSAGE_CHARS: Final = 1000
 _TIER_CONFIDENCE: Final = {TIER_STRUCTURED: 0.95, TIER_MESSAGE: 0.9}
 _TRACEBACK_CONFIDENCE: Final = 0.75
@@ -82,11 +83,35 @@ def classify(
 ) -> Classification:
     """Classify one failure; pure, deterministic, and never raises on any input.
 
+    The same evidence under the same rules gets the same verdict object back (memoised per rule
+    set); callers must not mutate it.
+
     Args:
         evidence: a FailureEvidence, or a mapping with any of its keys (the corpus's flat keys).
         rules: the rules to apply (custom rules first); the packaged defaults when None.
     """
     ruleset = rules if rules is not None else default_rules()
+    key = _memo_key(evidence)
+    if key is not None:
+        known = ruleset.verdicts.get(key)
+        if known is not None:
+            return cast(Classification, known)
+    verdict = _classify(evidence, ruleset)
+    if key is not None:
+        ruleset.verdicts.put(key, verdict)
+    return verdict
+
+
+def _memo_key(evidence: FailureEvidence | Mapping[str, Any]) -> bytes | None:
+    """The evidence as canonical JSON (identical failures, e.g. an OOM storm, share a verdict);
+    None when it cannot be encoded (then it is simply classified)."""
+    try:
+        return _ENCODER.encode(evidence)
+    except (TypeError, ValueError, OverflowError, RecursionError):
+        return None
+
+
+def _classify(evidence: FailureEvidence | Mapping[str, Any], ruleset: RuleSet) -> Classification:
     ev = normalize(evidence)
     if ev.node_errors:
         vocabulary = ruleset.vocabulary

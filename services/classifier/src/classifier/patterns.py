@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
+
+import ahocorasick
 
 from classifier.errors import RuleDefinitionError
 from classifier.regexshape import UNBOUNDED, CharClass, Group, Literal, Look, Node, Repeat, parse
@@ -41,73 +43,72 @@ class Pattern:
 
 @dataclass(frozen=True, slots=True)
 class PatternGroup:
-    """Any-of patterns; `needles` (None when some pattern has none) rejects a text at once."""
+    """Any-of patterns; `needles` (None when some pattern has none) rejects a text at once, and
+    only the patterns whose needles are present (or that have none) are searched."""
 
     patterns: tuple[Pattern, ...] = ()
     needles: frozenset[str] | None = None
+    by_needle: dict[str, tuple[Pattern, ...]] = field(default_factory=dict)
+    always: tuple[Pattern, ...] = ()
 
     def __bool__(self) -> bool:
         return bool(self.patterns)
 
     def search(self, text: str, present: frozenset[str]) -> bool:
-        """Whether any pattern occurs in `text`."""
+        """Whether any pattern occurs in `text`; `present` are the needles found in it."""
         if not text or (self.needles is not None and present.isdisjoint(self.needles)):
             return False
-        return any(p.search(text, present) for p in self.patterns)
+        if any(p.regex.search(text) for p in self.always):
+            return True
+        by_needle = self.by_needle
+        seen: set[int] = set()
+        for needle in present.intersection(by_needle):
+            for pattern in by_needle[needle]:
+                if id(pattern) not in seen:
+                    seen.add(id(pattern))
+                    if pattern.regex.search(text):
+                        return True
+        return False
 
 
 def group(patterns: tuple[Pattern, ...]) -> PatternGroup:
-    """A group of `patterns` with its combined prefilter."""
+    """A group of `patterns` with its combined prefilter and its needle index."""
+    needles = None
     if patterns and all(p.needles for p in patterns):
-        return PatternGroup(patterns, frozenset().union(*(p.needles for p in patterns)))
-    return PatternGroup(patterns, None)
+        needles = frozenset().union(*(p.needles for p in patterns))
+    by_needle: dict[str, list[Pattern]] = {}
+    for pattern in patterns:
+        for needle in pattern.needles:
+            by_needle.setdefault(needle, []).append(pattern)
+    always = tuple(p for p in patterns if not p.needles)
+    return PatternGroup(patterns, needles, {k: tuple(v) for k, v in by_needle.items()}, always)
 
 
 class Vocabulary:
-    """Every needle of a rule set, found in a text in one pass of a trie-shaped regex.
+    """Every needle of a rule set, found in a text in one pass of an Aho-Corasick automaton.
 
     Results are cached by text: the same error text (an OOM storm, a backend outage) is
     scanned once.
     """
 
-    __slots__ = ("_prefixes", "_regex", "needles", "present")
+    __slots__ = ("_automaton", "needles", "present")
 
     def __init__(self, needles: frozenset[str] | set[str] = frozenset()) -> None:
         self.needles = tuple(sorted(needles))
-        self._regex = re.compile(f"(?=({_trie(self.needles)}))") if self.needles else None
-        self._prefixes = {
-            n: frozenset(n[:i] for i in range(1, len(n) + 1) if n[:i] in needles)
-            for n in self.needles
-        }
+        self._automaton: Any = None
+        if self.needles:
+            automaton = ahocorasick.Automaton()
+            for needle in self.needles:
+                automaton.add_word(needle, needle)
+            automaton.make_automaton()
+            self._automaton = automaton
         self.present = functools.lru_cache(maxsize=PRESENT_CACHE)(self._scan)
 
     def _scan(self, folded: str) -> frozenset[str]:
-        """The needles in `folded`: at each position the trie yields the longest one starting
-        there, and its prefixes that are needles come with it."""
-        if self._regex is None or not folded:
+        """The needles that occur in `folded` (overlapping occurrences included)."""
+        if self._automaton is None or not folded:
             return frozenset()
-        found: set[str] = set()
-        for longest in set(self._regex.findall(folded)):
-            found.update(self._prefixes[longest])
-        return frozenset(found)
-
-
-def _trie(needles: tuple[str, ...]) -> str:
-    root: dict[str, Any] = {}
-    for needle in needles:
-        node = root
-        for char in needle:
-            node = node.setdefault(char, {})
-        node[""] = {}
-    return _emit(root)
-
-
-def _emit(node: dict[str, Any]) -> str:
-    branches = [re.escape(char) + _emit(child) for char, child in sorted(node.items()) if char]
-    if not branches:
-        return ""
-    body = branches[0] if len(branches) == 1 else f"(?:{'|'.join(branches)})"
-    return f"(?:{body})?" if "" in node else body
+        return frozenset(needle for _, needle in self._automaton.iter(folded))
 
 
 def compile_pattern(source: str, *, case_sensitive: bool = False) -> Pattern:

@@ -15,12 +15,13 @@ import importlib.resources
 import json
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from classifier.conditions import Conditions, parse_conditions
 from classifier.errors import RuleDefinitionError
 from classifier.facts import Facts
+from classifier.memo import Memo
 from classifier.patterns import PatternGroup, Vocabulary, compile_pattern, group
 from classifier.ruleindex import RuleIndex
 from contracts.taxonomy import FailureClass
@@ -35,6 +36,7 @@ TIER_STRUCTURED: Final = 0
 TIER_MESSAGE: Final = 1
 TIER_TRACEBACK: Final = 2
 MAX_RULES_PER_DOCUMENT: Final = 2000
+VERDICT_MEMO: Final = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +123,10 @@ class RuleSet:
     sets: Mapping[str, tuple[str, ...]] | None = None
     vocabulary: Vocabulary = Vocabulary()
     index: RuleIndex = RuleIndex(())
+    verdicts: Memo[bytes, Any] = field(
+        default_factory=lambda: Memo(VERDICT_MEMO), compare=False, repr=False
+    )
+    """Verdicts already given under these rules, by the evidence's JSON (see engine.classify)."""
 
     @classmethod
     def of(
