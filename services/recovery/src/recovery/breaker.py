@@ -178,20 +178,12 @@ def record_neutral(breaker: Breaker, event_id: str, at: float, config: BreakerCo
 
 
 def quarantine(
-    breaker: Breaker,
-    event_id: str,
-    at: float,
-    reason: str,
-    config: BreakerConfig,
-    corroborated: bool = True,
+    breaker: Breaker, event_id: str, at: float, reason: str, config: BreakerConfig
 ) -> Breaker:
-    """Open the breaker now, whatever its state (a quarantine decision), for the open time;
-    a backend quarantined again right after a probe stays out longer. With `corroborated`
-    False (one job's GPU fault, already counted as a failure) it opens only when another
-    failure is in the window: one job's fault alone does not take a GPU out."""
+    """Open the breaker now, whatever its state (a quarantine decision: a wedged worker to
+    restart), for the open time; a backend quarantined again right after a probe stays out
+    longer."""
     if breaker.state is BreakerState.OPEN and breaker.cause == event_id:
-        return breaker
-    if not corroborated and breaker.state is BreakerState.CLOSED and breaker.failures < 2:
         return breaker
     reopens = breaker.reopens + 1 if breaker.state is BreakerState.HALF_OPEN else breaker.reopens
     return _open(breaker, event_id, at, config, reason, reopens)

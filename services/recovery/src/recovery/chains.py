@@ -51,7 +51,9 @@ CHAINS: Final[Mapping[FailureClass, tuple[Step, ...]]] = {
         Step(_S.REROUTE, reduce_params.reroute_host),
     ),
     _C.DISK_FULL: (Step(_S.REROUTE, reroute.elsewhere, uses=2),),
-    _C.GPU_FAULT: (Step(_S.QUARANTINE_BACKEND, backend.quarantine_and_reroute, uses=2),),
+    # one job's GPU fault counts against the GPU's breaker (its failure rate), it does not
+    # quarantine it: a GPU that is really gone fails every job and the rate opens it
+    _C.GPU_FAULT: (Step(_S.REROUTE, reroute.elsewhere, uses=2),),
     _C.BACKEND_UNSUPPORTED: (Step(_S.REROUTE, reroute.other_device, uses=2),),
     _C.BACKEND_WEDGED: (Step(_S.QUARANTINE_BACKEND, backend.quarantine_reroute_resume, uses=2),),
     _C.BACKEND_UNREACHABLE: (

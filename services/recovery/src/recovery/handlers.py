@@ -199,11 +199,9 @@ class Handlers:
 
     async def _quarantine(self, action: QuarantineBackend, decision: Decision) -> None:
         at, config = decision.at.timestamp(), self.deps.backends.config
-        # a wedged worker needs the restart it asks for; a GPU fault needs a second failure
-        sure = action.restart_requested
         await self._change_breaker(
             action.backend_id,
-            lambda b: breakers.quarantine(b, decision.event_id, at, action.reason, config, sure),
+            lambda b: breakers.quarantine(b, decision.event_id, at, action.reason, config),
         )
 
     def refresh_gauges(self) -> None:

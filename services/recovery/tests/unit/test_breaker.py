@@ -164,10 +164,3 @@ def test_a_jobs_own_failure_is_a_verdict_only_for_a_probe() -> None:
     assert record_neutral(still_open, "oom", 1, CFG) is still_open
     probed = record_neutral(tick(opened(), 30, CFG), "oom", 31, CFG)
     assert probed.state is S.CLOSED  # the probe ran; the job's own OOM says nothing bad
-
-
-def test_one_jobs_gpu_fault_alone_does_not_quarantine_the_gpu() -> None:
-    one = record_failure(Breaker("a"), "f1", 0, CFG, "", C.GPU_FAULT, "j1")
-    assert quarantine(one, "q1", 0, "GPU_FAULT", CFG, corroborated=False) is one
-    two = record_failure(one, "f2", 5, CFG, "", C.GPU_FAULT, "j2")
-    assert quarantine(two, "q2", 5, "GPU_FAULT", CFG, corroborated=False).state is S.OPEN

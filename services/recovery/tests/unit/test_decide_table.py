@@ -55,7 +55,7 @@ FIRST: dict[FailureClass, tuple[Strategy, str | None]] = {
     C.GPU_OOM: (S.FREE_VRAM, "gpu-a"),
     C.HOST_OOM: (S.FREE_VRAM, "gpu-a"),
     C.DISK_FULL: (S.REROUTE, "gpu-b"),
-    C.GPU_FAULT: (S.QUARANTINE_BACKEND, "gpu-b"),
+    C.GPU_FAULT: (S.REROUTE, "gpu-b"),
     C.BACKEND_UNSUPPORTED: (S.REROUTE, "gpu-c"),
     C.BACKEND_WEDGED: (S.QUARANTINE_BACKEND, "gpu-b"),
     C.BACKEND_UNREACHABLE: (S.RETRY, "gpu-a"),
@@ -161,10 +161,12 @@ def test_backend_unsupported_goes_to_another_device_type() -> None:
     assert isinstance(dispatch, Dispatch) and dispatch.require_device_other_than == "cuda"
 
 
-def test_gpu_fault_quarantines_before_dispatching_elsewhere() -> None:
+def test_gpu_fault_moves_the_job_and_leaves_the_gpu_to_its_breaker() -> None:
+    # one job's GPU fault counts in the GPU's failure rate; it does not quarantine it
     _, decision = first(C.GPU_FAULT)
-    assert isinstance(decision.actions[0], QuarantineBackend)
-    assert decision.actions[0].backend_id == "gpu-a"
+    assert not any(isinstance(a, QuarantineBackend) for a in decision.actions)
+    dispatch = decision.actions[-1]
+    assert isinstance(dispatch, Dispatch) and "gpu-a" in dispatch.exclude_backends
 
 
 def test_wedged_backend_is_quarantined_with_a_restart_request() -> None:

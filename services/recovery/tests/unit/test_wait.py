@@ -137,7 +137,7 @@ def test_the_wait_is_bounded_by_the_deadline() -> None:
         (C.INTERRUPTED, Strategy.RESUME),
         (C.STALLED, Strategy.INTERRUPT),
         (C.BACKEND_UNREACHABLE, Strategy.RETRY),
-        (C.GPU_FAULT, Strategy.QUARANTINE_BACKEND),
+        (C.GPU_FAULT, Strategy.REROUTE),
         (C.HOST_OOM, Strategy.FREE_VRAM),
     ],
 )

@@ -27,11 +27,6 @@ def quarantine_actions(ctx: Context) -> tuple[Action, ...]:
     )
 
 
-def quarantine_and_reroute(ctx: Context) -> Plan | None:
-    """Quarantine the backend; run the job on the best other one."""
-    return _move(ctx, (Strategy.QUARANTINE_BACKEND, Strategy.REROUTE), quarantine_actions(ctx))
-
-
 def quarantine_reroute_resume(ctx: Context) -> Plan | None:
     """Quarantine a wedged backend (interrupting our stuck prompt); resubmit elsewhere."""
     stuck = (
