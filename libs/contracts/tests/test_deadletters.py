@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Sequence
 
 import pytest
+from nats.errors import TimeoutError as NatsTimeout
 
 from contracts import (
     Bus,
@@ -19,6 +21,7 @@ from contracts import (
     utcnow,
 )
 from contracts import subjects as subj
+from contracts.advisories import GiveUps
 from contracts.codec import AnyEvent
 from contracts.consumer import Delivery
 from tests.support.cleanup import purge_everything
@@ -103,3 +106,37 @@ async def test_a_bug_in_a_batch_handler_naks_with_backoff_then_dead_letters(bus2
     assert calls == [[1], [2]]  # redelivered after the nak, not crash-looped
     [msg] = await dead_letters(bus2, 1)
     assert "ZeroDivisionError" in msg.headers[subj.HDR_DLQ_REASON]  # type: ignore[attr-defined]
+
+
+async def test_a_last_delivery_never_answered_is_dead_lettered_from_the_advisory(
+    bus: Bus, bus_settings: BusSettings
+) -> None:
+    """A handler that hangs (or a process that dies) never naks: JetStream gives the
+    message up by itself and says so in an advisory, which becomes the dead letter."""
+    await purge_everything(bus)
+    settings = bus_settings.model_copy(update={"max_deliver": 2, "ack_wait_s": 1})
+    hung = await Bus.connect(settings)
+    try:
+        consumer = Consumer(hung, subj.DURABLE_CLASSIFIER, lambda e, d: asyncio.sleep(0))
+        give_ups = GiveUps(
+            hung, subj.EVENTS_STREAM, subj.DURABLE_CLASSIFIER, consumer.dead_letter_raw
+        )
+        await give_ups.start()
+        await hung.publish(failed("hung"))
+        raw = await hung.js.pull_subscribe_bind(
+            durable=subj.DURABLE_CLASSIFIER, stream=subj.EVENTS_STREAM
+        )
+        info = await hung.js.stream_info(subj.DEADLETTER_STREAM)
+        for _ in range(30):  # pull (never ack) until the server gives the message up
+            with contextlib.suppress(TimeoutError, NatsTimeout):
+                await raw.fetch(1, timeout=0.5)
+            info = await hung.js.stream_info(subj.DEADLETTER_STREAM)
+            if info.state.messages:
+                break
+        await give_ups.stop()
+        await raw.unsubscribe()
+        [msg] = await dead_letters(hung, 1)
+        assert "given up by JetStream after 2 deliveries" in msg.headers[subj.HDR_DLQ_REASON]  # type: ignore[attr-defined]
+        assert msg.subject == subj.deadletter(subj.per_job(subj.JOB_FAILED, "hung"))  # type: ignore[attr-defined]
+    finally:
+        await hung.close()

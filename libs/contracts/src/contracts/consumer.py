@@ -11,6 +11,7 @@ Outcome mapping (one place for every service):
 | anything else (a bug)        | logged, nak with backoff; ``max_deliver`` caps it     |
 | either retry on the last     | dead-letter (reason ``max_deliver: …``), count, term: |
 | delivery ``max_deliver``     | nothing given up is dropped silently                  |
+| last delivery never answered | JetStream's MAX_DELIVERIES advisory → dead letter     |
 
 The batch path maps a whole batch the same way.
 
@@ -35,6 +36,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js.errors import NotFoundError, ServiceUnavailableError
 
 from contracts import codec, metrics, subjects
+from contracts.advisories import GiveUps
 from contracts.bus import Bus
 from contracts.codec import AnyEvent
 from contracts.errors import BusUnavailableError, PermanentError, TransientError
@@ -118,7 +120,9 @@ class Consumer:
     async def run(self) -> None:
         """Fetch, handle and acknowledge until stopped."""
         self.running = True
+        give_ups = GiveUps(self.bus, self.spec.stream, self.spec.durable, self.dead_letter_raw)
         try:
+            await give_ups.start()
             while not self._stopping.is_set():
                 msgs = await self._fetch()
                 if msgs:
@@ -128,6 +132,7 @@ class Consumer:
                     await self._watchdog()
         finally:
             self.running = False
+            await give_ups.stop()
             await self._unbind()
 
     async def _bind(self) -> Any:
@@ -283,20 +288,29 @@ class Consumer:
 
     async def dead_letter(self, msg: Msg, reason: str) -> None:
         """Publish `msg` to the dead-letter subject with `reason`, count it, and term it."""
-        headers = {
-            subjects.HDR_DLQ_REASON: reason[:1000],
-            subjects.HDR_DLQ_SUBJECT: msg.subject,
-            subjects.HDR_DLQ_CONSUMER: self.spec.durable,
-            subjects.HDR_MSG_ID: f"{self.spec.durable}:{msg.metadata.sequence.stream}",
-        }
-        log.warning("consumer.dead_letter", durable=self.spec.durable, reason=reason[:200])
         try:
-            await self.bus.publish_raw(subjects.deadletter(msg.subject), msg.data, headers)
+            await self.dead_letter_raw(msg.subject, msg.data, msg.metadata.sequence.stream, reason)
         except BusUnavailableError:
             await _settle(msg.nak(delay=5.0))
             return
-        metrics.DEADLETTERED.labels(self.spec.durable, reason.split(":", 1)[0][:40]).inc()
         await _settle(msg.term())
+
+    async def dead_letter_raw(self, subject: str, data: bytes, seq: int, reason: str) -> None:
+        """Publish a message (by its subject, bytes and stream sequence) as a dead letter
+        and count it; its id derives from (durable, sequence), so twice is stored once.
+
+        Raises:
+            BusUnavailableError: the dead letter could not be stored.
+        """
+        headers = {
+            subjects.HDR_DLQ_REASON: reason[:1000],
+            subjects.HDR_DLQ_SUBJECT: subject,
+            subjects.HDR_DLQ_CONSUMER: self.spec.durable,
+            subjects.HDR_MSG_ID: f"{self.spec.durable}:{seq}",
+        }
+        log.warning("consumer.dead_letter", durable=self.spec.durable, reason=reason[:200])
+        await self.bus.publish_raw(subjects.deadletter(subject), data, headers)
+        metrics.DEADLETTERED.labels(self.spec.durable, reason.split(":", 1)[0][:40]).inc()
 
 
 def _backoff(delivery: Delivery) -> float:
