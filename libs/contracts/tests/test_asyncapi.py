@@ -15,7 +15,7 @@ import msgspec
 import pytest
 import yaml
 
-from contracts import asyncapi, codec, schemas
+from contracts import asyncapi, asyncapi_rpc, codec, schemas
 from contracts.codec import EVENT_TYPES, type_tag
 from contracts.streams import CONSUMERS
 from tests.support.samples import SAMPLES
@@ -112,6 +112,30 @@ def _constructed(paths: list[Path]) -> set[str]:
 def test_the_publisher_table_matches_the_events_each_service_constructs(service: str) -> None:
     declared = {kind.__name__ for kind in asyncapi.PUBLISHERS.get(service, ())}
     assert _constructed(SOURCES[service]) == declared
+
+
+def _calling(pattern: str, paths: list[Path]) -> bool:
+    files = [f for p in paths for f in ([p] if p.is_file() else sorted(p.rglob("*.py")))]
+    return any(re.search(pattern, f.read_text()) for f in files)
+
+
+def test_the_stats_requesters_and_responder_are_the_services_that_ask_and_answer() -> None:
+    asking = {
+        "clients": [ROOT / "libs/cli/src"],
+        "submitter": SOURCES["submitter"],
+        "monitor": SOURCES["monitor"],
+        "classifier": SOURCES["classifier"],
+        "recovery": SOURCES["recovery"],
+        "analytics": SOURCES["analytics"],
+    }
+    found = {s for s, paths in asking.items() if _calling(r"\brequest_stats\(", paths)}
+    assert found == set(asyncapi_rpc.REQUESTERS["analyticsStats"])
+    service, _ = asyncapi_rpc.RESPONDER["analyticsStats"]
+    answering = {s for s, paths in SOURCES.items() if _calling(r"ANALYTICS_QUEUE", paths)}
+    assert answering == {service}
+    ops = _doc()["operations"]
+    assert ops["analytics.receive.analyticsStats"]["bindings"]["nats"]["queue"] == "analytics-stats"
+    assert _doc()["channels"]["analyticsStats"]["address"] == "cr.rpc.analytics.stats"
 
 
 def test_every_event_has_a_publisher_and_every_durable_a_receive_operation() -> None:

@@ -5,6 +5,7 @@ streams; payloads are the events' JSON Schemas (msgspec), shared under
 ``components/schemas``; who receives what comes from the durable consumers' filter
 subjects (`contracts.streams.CONSUMERS`); who sends what is the one declarative table
 `PUBLISHERS` below (a test checks it against the code that constructs each event).
+The request-reply subjects are in `contracts.asyncapi_rpc`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any, Final
 
 import msgspec
 
-from contracts import codec, subjects
+from contracts import asyncapi_rpc, codec, subjects
 from contracts.backend import BackendHealth, BackendInventory, BreakerChanged
 from contracts.codec import EVENT_TYPES, type_tag
 from contracts.control import DispatchResumed, EmergencyStopRequested
@@ -141,7 +142,8 @@ def receivers(pattern: str) -> list[tuple[str, str]]:
 
 def _schemas() -> dict[str, Any]:
     """Every event's JSON Schema and the types they use, as AsyncAPI schema components."""
-    _, components = msgspec.json.schema_components(EVENT_TYPES, ref_template=_REF)
+    types = (*EVENT_TYPES, *asyncapi_rpc.SCHEMA_TYPES)
+    _, components = msgspec.json.schema_components(types, ref_template=_REF)
     return {name: _asyncapi_schema(schema) for name, schema in components.items()}
 
 
@@ -254,10 +256,16 @@ def document() -> dict[str, Any]:
                 "description": "The local stack (`make run`); set CR_NATS_URL elsewhere.",
             }
         },
-        "channels": {cid: _channel(cid, kind, address) for cid, kind, address in channels},
-        "operations": _operations(),
+        "channels": {
+            **{cid: _channel(cid, kind, address) for cid, kind, address in channels},
+            **asyncapi_rpc.channels(),
+        },
+        "operations": {**_operations(), **asyncapi_rpc.operations()},
         "components": {
-            "messages": {cid: _message(cid, kind) for cid, kind, _ in channels},
+            "messages": {
+                **{cid: _message(cid, kind) for cid, kind, _ in channels},
+                **asyncapi_rpc.messages(),
+            },
             "schemas": _schemas(),
         },
     }
