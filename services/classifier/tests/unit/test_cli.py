@@ -7,7 +7,9 @@ import json
 import subprocess
 import sys
 
-from classifier.cli import run_classify
+import pytest
+
+from classifier.cli import main, run_classify
 
 ADDED = {
     "class",
@@ -91,3 +93,30 @@ def test_python_dash_m_classifier_classify_works() -> None:
     assert done.returncode == 1
     assert rows[0]["class"] == "BACKEND_UNREACHABLE"
     assert "error" in rows[1]
+
+
+def test_free_text_lines_alone_are_classified_through_main(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Operators paste logs: a line with only a message (surface `log` or none) is enough."""
+    lines = [
+        {"message": "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB"},
+        {
+            "surface": "log",
+            "message": "invalid prompt: {'type': 'invalid_prompt', 'message': 'Cannot execute"
+            " because a node is missing the class_type property.', 'details': \"Node ID '#3'\","
+            " 'extra_info': {}}",
+        },
+        {"surface": "log", "message": "POST http://127.0.0.1:8188/prompt 400 (Bad Request)"},
+    ]
+    stdin = io.StringIO("".join(json.dumps(line) + "\n" for line in lines))
+    monkeypatch.setattr(sys, "stdin", stdin)
+    assert main(["classify"]) == 0
+    rows = [json.loads(row) for row in capsys.readouterr().out.splitlines()]
+    assert [(r["class"], r["retryable"]) for r in rows] == [
+        ("GPU_OOM", True),
+        ("INVALID_WORKFLOW", False),
+        ("UNKNOWN", False),
+    ]
+    assert all(set(r) >= ADDED and r["user_message"] and r["actionable_steps"] for r in rows)
+    assert rows[2]["features"]["rejected_prompt"] is True
