@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 
+import msgspec
 import pytest
 from nats.errors import TimeoutError as NatsTimeout
 
@@ -24,6 +25,7 @@ from contracts import subjects as subj
 from contracts.advisories import GiveUps
 from contracts.codec import AnyEvent
 from contracts.consumer import Delivery
+from contracts.errors import EventTooLargeError
 from tests.support.cleanup import purge_everything
 
 pytestmark = pytest.mark.integration
@@ -140,3 +142,12 @@ async def test_a_last_delivery_never_answered_is_dead_lettered_from_the_advisory
         assert msg.subject == subj.deadletter(subj.per_job(subj.JOB_FAILED, "hung"))  # type: ignore[attr-defined]
     finally:
         await hung.close()
+
+
+async def test_an_event_over_max_payload_is_a_permanent_error_naming_the_limit(bus: Bus) -> None:
+    """Publishing it can never succeed: a consumer dead-letters its cause at once instead of
+    retrying it max_deliver times as a bug."""
+    huge = FailureEvidence(surface="client", message="x" * (bus.nc.max_payload + 1))
+    event = failed("too-big")
+    with pytest.raises(EventTooLargeError, match=str(bus.nc.max_payload)):
+        await bus.publish(msgspec.structs.replace(event, evidence=huge))

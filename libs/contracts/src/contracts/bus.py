@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import nats
 import structlog
 from nats.aio.client import Client
-from nats.errors import ConnectionClosedError, NoServersError
+from nats.errors import ConnectionClosedError, MaxPayloadError, NoServersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
@@ -18,7 +18,7 @@ from nats.js.kv import KeyValue
 
 from contracts import codec, metrics, subjects
 from contracts.codec import AnyEvent
-from contracts.errors import BusUnavailableError
+from contracts.errors import BusUnavailableError, EventTooLargeError
 from contracts.settings import BusSettings
 from contracts.streams import ensure_streams
 
@@ -91,12 +91,22 @@ class Bus:
     async def publish_raw(
         self, subject: str, data: bytes, headers: dict[str, str], *, timeout: float | None = None
     ) -> PubAck:
-        """Publish bytes to JetStream with retries (dead letters and tests use this)."""
+        """Publish bytes to JetStream with retries (dead letters and tests use this).
+
+        Raises:
+            BusUnavailableError: no ack after ``publish_retries`` attempts.
+            EventTooLargeError: the message is over the server's max_payload (permanent:
+                a consumer dead-letters the message that caused it, instead of retrying).
+        """
+        if len(data) > self.nc.max_payload:
+            raise EventTooLargeError(subject, len(data), self.nc.max_payload)
         wait = timeout or self.settings.publish_timeout_s
         delay = 0.1
         for attempt in range(1, self.settings.publish_retries + 1):
             try:
                 return await self.js.publish(subject, data, timeout=wait, headers=headers)
+            except MaxPayloadError as exc:  # headers count too
+                raise EventTooLargeError(subject, len(data), self.nc.max_payload) from exc
             except _RETRYABLE as exc:
                 if attempt == self.settings.publish_retries:
                     raise BusUnavailableError(f"publish to {subject} failed: {exc!r}") from exc

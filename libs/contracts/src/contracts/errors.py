@@ -5,6 +5,7 @@ ContractsError
 │   └── BusUnavailableError   NATS could not be reached or did not answer in time
 ├── PermanentError        stop; retrying cannot help
 │   ├── UndecodableEventError the bytes are not a known event (goes to the dead letter)
+│   ├── EventTooLargeError    an event over NATS max_payload (cannot ever be published)
 │   └── SubmitRefusedError    a submission that cannot run (nothing was published)
 ├── JobNotFoundError      no event exists for that job id
 └── JobNotEligibleError   an operator action that cannot apply to the job as it stands
@@ -72,3 +73,16 @@ class JobNotEligibleError(ContractsError):
         self.job_id = job_id
         self.status = status
         self.reason = reason
+
+
+class EventTooLargeError(PermanentError):
+    """An event larger than the server's max_payload: publishing it can never succeed."""
+
+    error_code = "EVENT_TOO_LARGE"
+
+    def __init__(self, subject: str, size: int, limit: int) -> None:
+        super().__init__(
+            f"event on {subject} is {size} bytes, over the NATS max_payload of {limit} bytes"
+        )
+        self.size = size
+        self.limit = limit
