@@ -19,10 +19,12 @@ from contracts.backend import BackendHealth, BackendInventory, BreakerChanged, B
 from contracts.codec import AnyEvent
 from contracts.consumer import Delivery
 from contracts.envelope import CONTROL_JOB_ID, derive_event_id, utcnow
+from contracts.errors import EventTooLargeError
 from contracts.failure import FailureClassified
 from contracts.job import JobCancelRequested, JobCompleted, JobRetryRequested
 from contracts.readmodel import JobStatus
-from contracts.recovery import QuarantineBackend
+from contracts.recovery import Abort, QuarantineBackend
+from contracts.taxonomy import Strategy
 from recovery import breaker as breakers
 from recovery import metrics
 from recovery import policy as policies
@@ -159,7 +161,13 @@ class Handlers:
             random.Random(failure.event_id),
             self.deps.tuning,
         )
-        await self._publish(decision)
+        try:
+            await self._publish(decision)
+        except EventTooLargeError as exc:
+            # e.g. a big graph split into many parts: the plan cannot travel, so the job
+            # ends with the reason rather than waiting forever on an unpublishable decision
+            log.warning("recovery.decision_too_large", size=exc.size, limit=exc.limit)
+            await self._publish(too_large(decision, exc))
 
     async def _on_request(
         self,
@@ -265,3 +273,28 @@ class Handlers:
                 failures_in_window=before.failures + int(after.state is BreakerState.OPEN),
             )
         )
+
+
+def too_large(decision: Decision, exc: EventTooLargeError) -> Decision:
+    """The abort that replaces `decision` when its event cannot fit on the bus (same id)."""
+    reason = (
+        f"the recovery plan ({decision.strategy.value}) is {exc.size} bytes, over the bus "
+        f"limit of {exc.limit} bytes"
+    )
+    abort = Abort(
+        reason=reason,
+        user_message="The job's recovery needs a message larger than the system can carry.",
+        actionable_steps=["Submit a smaller workflow, or a smaller batch"],
+    )
+    return Decision(
+        job_id=decision.job_id,
+        answers=decision.answers,
+        attempt=decision.attempt,
+        at=decision.at,
+        strategy=Strategy.ABORT,
+        strategies=(Strategy.ABORT,),
+        actions=(abort,),
+        failure_class=decision.failure_class,
+        reason=reason,
+        terminal=True,
+    )
