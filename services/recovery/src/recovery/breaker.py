@@ -65,7 +65,8 @@ CRASH: Final = "crash"
 class BreakerConfig:
     """resilience4j-style thresholds: the last `window_calls` calls within `window_s`, at
     least `min_calls` of them, `failure_rate` or more failed → open for `open_timeout_s`,
-    doubled on each failed probe up to `max_open_s`."""
+    doubled on each failed probe up to `max_open_s`. A quarantine (a wedged worker, which
+    the monitor restarts) opens it for `quarantine_s`, doubled the same way."""
 
     window_calls: int = 20
     window_s: float = 60.0
@@ -73,6 +74,7 @@ class BreakerConfig:
     failure_rate: float = 0.5
     open_timeout_s: float = 30.0
     max_open_s: float = 300.0
+    quarantine_s: float = 10.0
     incident_s: float = 30.0
     stall_window_s: float = 300.0
 
@@ -186,7 +188,9 @@ def quarantine(
     if breaker.state is BreakerState.OPEN and breaker.cause == event_id:
         return breaker
     reopens = breaker.reopens + 1 if breaker.state is BreakerState.HALF_OPEN else breaker.reopens
-    return _open(breaker, event_id, at, config, reason, reopens)
+    opened = _open(breaker, event_id, at, config, reason, reopens)
+    until = at + min(config.max_open_s, config.quarantine_s * 2.0 ** min(reopens, 16))
+    return replace(opened, open_until=until)
 
 
 def effective_state(breaker: Breaker, now: float, config: BreakerConfig) -> BreakerState:

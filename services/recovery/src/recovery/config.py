@@ -48,6 +48,9 @@ class BreakerSettings(BaseModel):
     max_open_s: float = Field(
         300.0, gt=0, description="Longest open time (it doubles per failed probe)"
     )
+    quarantine_s: float = Field(
+        10.0, gt=0, description="Open time of a quarantine (a wedged worker being restarted)"
+    )
     incident_s: float = Field(30.0, ge=0, description="Crash failures within this count once")
     stall_window_s: float = Field(
         300.0, ge=0, description="A stall counts when another job stalled there within this"

@@ -44,7 +44,9 @@ TRANSITIONS: Final[Mapping[JobStatus, frozenset[JobStatus]]] = {
     _S.SUBMITTED: frozenset({_S.DISPATCHED, _S.FAILED, _S.ABORTED, _S.CANCELLED}),
     _S.DISPATCHED: frozenset({_S.RUNNING, _S.FAILED, _S.COMPLETED, _S.ABORTED, _S.CANCELLED}),
     _S.RUNNING: frozenset({_S.RUNNING, _S.FAILED, _S.COMPLETED, _S.ABORTED, _S.CANCELLED}),
-    _S.FAILED: frozenset({_S.FAILED, _S.RECOVERING, _S.COMPLETED, _S.ABORTED, _S.CANCELLED}),
+    _S.FAILED: frozenset(
+        {_S.FAILED, _S.RECOVERING, _S.DISPATCHED, _S.COMPLETED, _S.ABORTED, _S.CANCELLED}
+    ),
     _S.RECOVERING: frozenset({_S.DISPATCHED, _S.FAILED, _S.COMPLETED, _S.ABORTED, _S.CANCELLED}),
     _S.COMPLETED: frozenset({_S.RECOVERING}),
     _S.ABORTED: frozenset({_S.RECOVERING}),
@@ -145,8 +147,14 @@ def _completed(state: JobState, e: JobCompleted) -> JobState:
     )
 
 
+def _answered(state: JobState, attempt: int) -> bool:
+    """Whether `attempt` already has its decision and the job is on its way to the next one
+    (another part of a split attempt failing too is a fact about the past)."""
+    return state.status is _S.RECOVERING and attempt <= state.decided_attempt
+
+
 def _failed(state: JobState, e: JobFailed) -> JobState:
-    if _stale(state, e.attempt) or state.status is _S.FAILED:
+    if _stale(state, e.attempt) or state.status is _S.FAILED or _answered(state, e.attempt):
         return state
     # An attempt refused at dispatch (validation, unreachable backend) was an attempt all
     # the same: its number is used, so the next dispatch (even a manual retry) takes the
@@ -177,7 +185,7 @@ def _classified(state: JobState, e: FailureClassified) -> JobState:
         last_failure_class=e.failure_class.value,
         history=close_last_step(state.history, False, e.attempt),
     )
-    if _stale(state, e.attempt) or state.status is _S.FAILED:
+    if _stale(state, e.attempt) or state.status is _S.FAILED or _answered(state, e.attempt):
         return state
     return _move(state, _S.FAILED)
 

@@ -25,6 +25,7 @@ CFG = BreakerConfig(
     failure_rate=0.5,
     open_timeout_s=30,
     max_open_s=100,
+    quarantine_s=10,
     incident_s=20,
     stall_window_s=120,
 )
@@ -145,16 +146,16 @@ def test_open_time_doubles_up_to_its_cap() -> None:
 
 
 def test_quarantine_opens_it_now_and_is_idempotent() -> None:
-    b = quarantine(Breaker("a"), "q1", 5, "GPU_FAULT", CFG)
-    assert (b.state, b.open_until, b.reason) == (S.OPEN, 35, "GPU_FAULT")
+    b = quarantine(Breaker("a"), "q1", 5, "wedged", CFG)
+    assert (b.state, b.open_until, b.reason) == (S.OPEN, 15, "wedged")
     assert quarantine(b, "q1", 6, "again", CFG) is b
-    longer = quarantine(tick(b, 40, CFG), "q2", 40, "again", CFG)
-    assert (longer.reopens, longer.open_until) == (1, 100)
+    longer = quarantine(tick(b, 40, CFG), "q2", 40, "again", CFG)  # still wedged at the probe
+    assert (longer.reopens, longer.open_until) == (1, 60)
 
 
-def test_a_quarantine_while_open_restarts_the_open_time() -> None:
+def test_a_quarantine_while_open_restarts_its_open_time() -> None:
     b = quarantine(opened(), "q", 10, "wedged", CFG)
-    assert (b.open_until, b.cause, b.reopens) == (40, "q", 0)
+    assert (b.open_until, b.cause, b.reopens) == (20, "q", 0)
 
 
 def test_a_jobs_own_failure_is_a_verdict_only_for_a_probe() -> None:

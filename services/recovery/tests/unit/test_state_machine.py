@@ -139,3 +139,22 @@ def test_a_retry_request_with_a_policy_replaces_the_job_policy() -> None:
     state = fold(submitted(workflow=sd15()), request)
     assert state.policy is not None and state.policy.max_attempts == 9
     assert "r1" in state.requests
+
+
+def test_another_part_of_a_decided_attempt_failing_does_not_undo_the_decision() -> None:
+    # a split attempt: both parts lose their socket; the first failure is decided, the
+    # second arrives after the decision; the next attempt's dispatch must still fold
+    first = classified(FailureClass.BACKEND_UNREACHABLE, event_id="part0")
+    state = fold(submitted(), dispatched(parts=2), failed(), first)
+    decision = decide(state, first, RecoveryPolicy(), inventory(backend("gpu-b")), T0, rng())
+    state = fold(decision.to_event("t"), state=state)
+    assert state.status is S.RECOVERING
+    second = classified(FailureClass.BACKEND_UNREACHABLE, event_id="part1")
+    state = fold(failed(event_id="failed-part1"), second, state=state)
+    assert state.status is S.RECOVERING and "part1" in state.failures
+    assert fold(dispatched(attempt=2, backend_id="gpu-b"), state=state).status is S.DISPATCHED
+
+
+def test_a_dispatch_folds_even_while_a_failure_waits_for_its_decision() -> None:
+    state = fold(submitted(), dispatched(), failed())
+    assert fold(dispatched(attempt=2), state=state).status is S.DISPATCHED

@@ -115,13 +115,14 @@ class Dispatcher:
         """
         if self.paused:
             raise TransientError("dispatch paused by emergency stop", retry_after_s=5.0)
-        if await self._done(attempt):
-            return
         now = self.clock()
         views = self.registry.views
         view = choose_backend(views.values(), attempt.workflows, attempt.constraints, now)
         if view is None:
+            # checked before any I/O: a waiting attempt comes back often and costs nothing
             await self._no_backend(attempt, deliveries, now)
+            return
+        if await self._done(attempt):
             return
         key = prompt_id_for(attempt.job_id, attempt.attempt, 0)
         backend_id = await self._claim(key, attempt, view.id)
@@ -298,6 +299,8 @@ class Dispatcher:
             raise TransientError(
                 "waiting for a usable backend", retry_after_s=min(self.no_backend_retry_s, left)
             )
+        if await self._done(attempt):
+            return
         why = why_none(self.registry.views.values(), attempt.constraints, now)
         await self._fail(
             attempt,
