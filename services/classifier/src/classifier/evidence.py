@@ -108,7 +108,7 @@ def clip(value: Any, limit: int) -> str:
 
 def _getter(raw: Any) -> Any:
     if isinstance(raw, FailureEvidence):
-        return msgspec.structs.asdict(raw).get
+        return lambda key: getattr(raw, key, None)
     if isinstance(raw, Mapping):
         return lambda key: raw.get(key)
     return lambda key: None
