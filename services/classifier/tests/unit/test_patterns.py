@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from classifier.errors import RuleDefinitionError
-from classifier.patterns import Vocabulary, compile_pattern, fold
+from classifier.patterns import Vocabulary, compile_pattern, fold, group
 from classifier.rules import default_rules
 
 DEFAULT_PATTERNS = sorted(
@@ -79,3 +79,25 @@ def test_matching_ignores_case_including_special_unicode_folds(source: str) -> N
 )
 def test_needles_are_literals_every_match_contains(source: str, needles: set[str]) -> None:
     assert compile_pattern(source).needles == frozenset(needles)
+
+
+GROUP_SOURCES = [*DEFAULT_PATTERNS[:40], "x[0-9]{0,3}y", "(?:ab|cd)e"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(GROUP_SOURCES), min_size=1, max_size=6, unique=True),
+    st.builds(
+        lambda a, b, c: a + b + c,
+        st.text(ALPHABET, max_size=30),
+        st.sampled_from(["", "x12y", "abe", "CDE", "out of memory", "connection refused", "xy"]),
+        st.text(ALPHABET, max_size=30),
+    ),
+)
+def test_a_group_finds_a_match_exactly_when_one_of_its_patterns_does(
+    sources: list[str], text: str
+) -> None:
+    patterns = tuple(compile_pattern(s) for s in sources)
+    grp = group(patterns)
+    present = Vocabulary(set().union(*(p.needles for p in patterns))).present(fold(text))
+    assert grp.search(text, present) == any(p.regex.search(text) for p in patterns)
