@@ -8,6 +8,7 @@ import pytest
 
 from comfy_recovery.campaign import seedtable
 from comfy_recovery.campaign.baseline import decide, failure_of
+from comfy_recovery.campaign.command import CampaignConfig, config_from
 from comfy_recovery.campaign.metrics import (
     ABORTED,
     COMPLETED,
@@ -31,6 +32,7 @@ from comfy_recovery.campaign.mix import (
 )
 from comfy_recovery.campaign.ours import ChaosPlan, job_run
 from comfy_recovery.campaign.seedtable import Failure, Params
+from comfy_recovery.cli import main, parser
 from comfy_recovery.stack import SERVICES
 from contracts.job import FailureEvidence, JobCompleted, JobFailed
 from contracts.recovery import Abort, RecoveryDecided, Strategy
@@ -305,3 +307,33 @@ def test_chaos_plan_kills_every_service_once_and_is_seeded() -> None:
     assert all(3.0 <= t <= 24.0 for t, _ in plan.kills)
     assert plan.nats_restart_at is not None and 9.0 <= plan.nats_restart_at <= 18.0
     assert plan == ChaosPlan.seeded(7, 30.0) and plan != ChaosPlan.seeded(8, 30.0)
+
+
+# --- the command refuses what cannot run --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--policies", "none,smart"], "unknown policies ['smart']"),
+        (["--policies", "none", "--chaos"], "--chaos acts on `ours`"),
+        (["--backends", "0"], "--backends must be between 1 and 16"),
+        (["--jobs", "10000"], "--jobs must be between 1 and 9999"),
+    ],
+)
+def test_campaign_refuses_bad_arguments_with_the_reason(
+    argv: list[str], says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["campaign", *argv])
+    assert exited.value.code == 2
+    captured = capsys.readouterr()
+    assert says in captured.err and captured.out == ""
+
+
+def test_config_from_arguments() -> None:
+    args = parser().parse_args(["campaign", "--jobs", "12", "--policies", "naive, ours"])
+    config = config_from(args)
+    assert config.jobs == 12 and config.policies == ("naive", "ours")
+    assert config.window_s == pytest.approx(1.8)
+    assert CampaignConfig().policies == ("none", "naive", "seed", "ours")
