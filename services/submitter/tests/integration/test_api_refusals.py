@@ -79,6 +79,9 @@ async def test_openapi_declares_bearer_security(api: httpx.AsyncClient) -> None:
     assert any(s == {"type": "http", "scheme": "bearer", **s} for s in schemes.values())
     post = spec["paths"]["/v1/jobs"]["post"]
     assert post["security"] and "security" not in spec["paths"]["/v1/health"]["get"]
+    assert {"413", "422"} <= set(post["responses"])
+    retry = spec["paths"]["/v1/jobs/{job_id}/retry"]["post"]
+    assert {"404", "409"} <= set(retry["responses"])
 
 
 async def test_metrics_need_the_token_when_tokens_are_set(api: httpx.AsyncClient) -> None:

@@ -20,11 +20,23 @@ from contracts.job import Binding
 from contracts.rpc import StatsUnavailableError, request_stats
 from contracts.workflow import InvalidWorkflowError, WorkflowTooLargeError
 from submitter.api.deps import ApiDeps, Deps, authorize, check_token, policy_of
-from submitter.api.problems import Problem
+from submitter.api.problems import PROBLEM, Problem
 from submitter.api.schemas import Accepted, CancelRequest, JobAccepted, JobRequest, RetryRequest
 
 router = APIRouter(prefix="/v1", tags=["v1"])
 secured = [Depends(authorize)]
+
+
+def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the problem+json answers a route may give."""
+    said = {
+        401: "no valid bearer token",
+        404: "no such job",
+        409: "the action does not apply to the job as it stands (job_status says why)",
+        413: "the submission is over the limit (limit names it)",
+        422: "the request or the workflow cannot run (node and input named)",
+    }
+    return {code: {"description": said[code], "content": {PROBLEM: {}}} for code in codes}
 
 
 async def submit_job(deps: ApiDeps, body: JobRequest) -> str:
@@ -59,7 +71,13 @@ def refusals() -> Iterator[None]:
         raise Problem(409, "Action does not apply", str(exc), job_status=exc.status) from exc
 
 
-@router.post("/jobs", status_code=202, response_model=JobAccepted, dependencies=secured)
+@router.post(
+    "/jobs",
+    status_code=202,
+    response_model=JobAccepted,
+    dependencies=secured,
+    responses=_problems(401, 413, 422),
+)
 async def post_job(deps: Deps, body: JobRequest) -> JobAccepted:
     """Submit a ComfyUI workflow (API format) with optional params and policy."""
     return JobAccepted(job_id=await submit_job(deps, body))
@@ -87,7 +105,13 @@ async def job_events(deps: Deps, job_id: str) -> StreamingResponse:
     )
 
 
-@router.post("/jobs/{job_id}/retry", status_code=202, response_model=Accepted, dependencies=secured)
+@router.post(
+    "/jobs/{job_id}/retry",
+    status_code=202,
+    response_model=Accepted,
+    dependencies=secured,
+    responses=_problems(401, 404, 409),
+)
 async def retry_job(deps: Deps, job_id: str, body: RetryRequest | None = None) -> Accepted:
     """Run an aborted (or, with ``force``, a cancelled or completed) job again.
 
@@ -100,7 +124,11 @@ async def retry_job(deps: Deps, job_id: str, body: RetryRequest | None = None) -
 
 
 @router.post(
-    "/jobs/{job_id}/cancel", status_code=202, response_model=Accepted, dependencies=secured
+    "/jobs/{job_id}/cancel",
+    status_code=202,
+    response_model=Accepted,
+    dependencies=secured,
+    responses=_problems(401, 404, 409),
 )
 async def cancel_job(deps: Deps, job_id: str, body: CancelRequest | None = None) -> Accepted:
     """Cancel a job; its running prompt is interrupted by id. 404 unknown, 409 ended."""
