@@ -115,6 +115,8 @@ def _getter(raw: Any) -> Any:
 
 
 def _frames(value: Any) -> str:
+    if value is None:
+        return ""
     if isinstance(value, str | bytes | bytearray):
         return clip(value, MAX_TEXT)
     if not isinstance(value, list | tuple):
@@ -124,7 +126,7 @@ def _frames(value: Any) -> str:
 
 
 def _inputs(value: Any) -> tuple[tuple[str, str], ...]:
-    if not isinstance(value, Mapping):
+    if value is None or not isinstance(value, Mapping):
         return ()
     items = list(value.items())[:MAX_INPUTS]
     return tuple((clip(k, MAX_FIELD), _input_value(v)) for k, v in items if isinstance(k, str))
