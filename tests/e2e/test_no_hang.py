@@ -13,7 +13,18 @@ import pytest
 from nats.js.errors import KeyNotFoundError
 
 from comfy_recovery.demo import base_workflow
-from contracts import JobStatus, RecoveryPolicy, subjects
+from contracts import (
+    FailureClass,
+    FailureClassified,
+    JobFailed,
+    JobStatus,
+    JobSubmitted,
+    RecoveryPolicy,
+    derive_event_id,
+    subjects,
+    utcnow,
+)
+from contracts.job import Binding
 from contracts.workflow import submission_limit
 from recovery.adapters.snapshots import job_key
 from tests.support.natsd import NatsServer
@@ -96,3 +107,26 @@ async def _snapshotted(system: System, job_id: str) -> bool:
     except KeyNotFoundError:
         return False
     return True
+
+
+async def test_a_raw_submission_with_a_binding_to_a_missing_node_ends(system: System) -> None:
+    """A client that skips JobClient's checks (any NATS publisher): the submitter fails the
+    job as an invalid workflow instead of dead-lettering it (it stayed SUBMITTED forever)."""
+    job_id = "raw-bad-binding"
+    event = JobSubmitted(
+        event_id=derive_event_id(job_id, "submitted"),
+        job_id=job_id,
+        occurred_at=utcnow(),
+        source="raw",
+        workflow=copy.deepcopy(base_workflow()),
+        params={"x": 5},
+        bindings={"x": Binding("99", "width")},
+    )
+    await system.client.bus.publish(event)
+    result = await system.client.result(job_id, timeout=60)
+    assert result.status is JobStatus.ABORTED, system.log
+    classified = [e for e in result.events if isinstance(e, FailureClassified)]
+    assert classified and classified[0].failure_class is FailureClass.INVALID_WORKFLOW
+    assert "node 99" in (result.reason or "") + " ".join(
+        e.evidence.message for e in result.events if isinstance(e, JobFailed)
+    )

@@ -11,7 +11,7 @@ from contracts.codec import AnyEvent
 from contracts.consumer import Delivery
 from contracts.control import DispatchResumed, EmergencyStopRequested
 from contracts.errors import TransientError
-from contracts.job import JobSubmitted
+from contracts.job import FailureEvidence, JobFailed, JobSubmitted
 from contracts.recovery import (
     Abort,
     Dispatch,
@@ -21,7 +21,7 @@ from contracts.recovery import (
     RecoveryDecided,
     UploadInput,
 )
-from contracts.workflow import apply_params
+from contracts.workflow import InvalidWorkflowError, apply_params
 from submitter.dispatcher import Attempt, Dispatcher, not_yet
 from submitter.errors import ComfyReplyError, ComfyUnreachableError
 from submitter.selection import Constraints
@@ -43,9 +43,31 @@ class Handlers:
         """job.submitted → first attempt. (Cancellation is decided by recovery.)"""
         if not isinstance(event, JobSubmitted):
             return
-        workflow = apply_params(event.workflow, event.params, event.bindings)
+        try:
+            workflow = apply_params(event.workflow, event.params, event.bindings)
+        except InvalidWorkflowError as exc:
+            await self._refuse(Attempt(event.job_id, 1, event.event_id, [event.workflow]), exc)
+            return
         attempt = Attempt(event.job_id, 1, event.event_id, [workflow], dict(event.params))
         await self.d.dispatch(attempt, delivery.num_delivered)
+
+    async def _refuse(self, attempt: Attempt, exc: InvalidWorkflowError) -> None:
+        """A submission no prompt can be built from (a binding to a missing node, sent past
+        JobClient's checks) fails attempt 1 as an invalid workflow, so the job ends (it was
+        dead-lettered and stayed SUBMITTED forever)."""
+        if await self.d.log.attempt_done(attempt.job_id, attempt.attempt):
+            return
+        evidence = FailureEvidence(
+            surface="validation",
+            validation_type="invalid_prompt",
+            exception_type=type(exc).__name__,
+            message=str(exc),
+            node_id=exc.node,
+        )
+        await self.d.bus.publish(
+            JobFailed(**attempt.envelope("dispatch-failed"), evidence=evidence)
+        )
+        log.info("job.refused", job_id=attempt.job_id, reason=str(exc))
 
     async def on_decision(self, event: AnyEvent, delivery: Delivery) -> None:
         """recovery.decided → carry out its actions in order."""
