@@ -70,7 +70,7 @@ class BreakerConfig:
 
     window_calls: int = 20
     window_s: float = 60.0
-    min_calls: int = 5
+    min_calls: int = 10
     failure_rate: float = 0.5
     open_timeout_s: float = 30.0
     max_open_s: float = 300.0

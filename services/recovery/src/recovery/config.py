@@ -42,7 +42,7 @@ class BreakerSettings(BaseModel):
 
     window_calls: int = Field(20, ge=1, description="Calls of a backend the failure rate counts")
     window_s: float = Field(60.0, gt=0, description="Seconds a call stays in the window")
-    min_calls: int = Field(5, ge=1, description="Calls needed before the rate can open it")
+    min_calls: int = Field(10, ge=1, description="Calls needed before the rate can open it")
     failure_rate: float = Field(0.5, gt=0, le=1, description="Failed share that opens it")
     open_timeout_s: float = Field(30.0, gt=0, description="Open → half-open (one probe) after this")
     max_open_s: float = Field(

@@ -70,6 +70,7 @@ async def build(bus: Bus, settings: Settings) -> Service:
         Claims(bus, holder, stale_after_s),
         no_backend_retry_s=settings.no_backend_retry_s,
         default_stall_window_s=settings.default_stall_window_s,
+        max_queue=settings.max_queue_per_backend,
     )
     dispatcher.paused = await paused_at_start(bus)
     handlers = Handlers(dispatcher)

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     no_backend_retry_s: float = Field(
         5.0, description="Seconds between looks for a usable backend while a job waits"
     )
+    max_queue_per_backend: int = Field(
+        0, ge=0, description="Prompts a backend may hold queued or running (0: no limit)"
+    )
     default_stall_window_s: float = Field(120.0, description="Stall window if no policy")
     health_port: int | None = Field(None, description="Port of /healthz, /readyz, /metrics")
     api_port: int | None = Field(None, description="Port of the public HTTP API (unset: off)")

@@ -7,7 +7,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -32,7 +32,7 @@ from submitter.adapters.comfy import ComfyClient, PromptReply
 from submitter.adapters.job_log import JobLog
 from submitter.adapters.registry import Registry
 from submitter.errors import ComfyReplyError, ComfyUnreachableError
-from submitter.selection import Constraints, choose_backend, why_none
+from submitter.selection import Constraints, choose_backend, only_full, why_none
 
 log = structlog.get_logger(__name__)
 SOURCE = f"submitter/{socket.gethostname()}-{os.getpid()}"
@@ -83,6 +83,7 @@ class Dispatcher:
         no_backend_retry_s: float,
         default_stall_window_s: float,
         clock: Callable[[], float] = time.time,
+        max_queue: int = 0,
     ) -> None:
         self.bus = bus
         self.log = JobLog(bus)
@@ -91,6 +92,7 @@ class Dispatcher:
         self.clients = clients
         self.no_backend_retry_s = no_backend_retry_s
         self.clock = clock
+        self.max_queue = max_queue
         self.default_stall_window_s = default_stall_window_s
         self.paused = False
 
@@ -117,7 +119,13 @@ class Dispatcher:
             raise TransientError("dispatch paused by emergency stop", retry_after_s=5.0)
         now = self.clock()
         views = self.registry.views
-        view = choose_backend(views.values(), attempt.workflows, attempt.constraints, now)
+        limits = replace(attempt.constraints, max_queue=self.max_queue)
+        view = choose_backend(views.values(), attempt.workflows, limits, now)
+        if view is None and only_full(views.values(), limits, now):
+            busy = self.busy_give_up(deliveries)
+            if busy is not None:
+                # backends are up, only busy: the job waits with us (a durable message)
+                raise TransientError("every usable backend is busy", retry_after_s=busy)
         if view is None:
             # checked before any I/O: a waiting attempt comes back often and costs nothing
             await self._no_backend(attempt, deliveries, now)
@@ -283,6 +291,15 @@ class Dispatcher:
             "job.dispatch_failed", job_id=attempt.job_id, surface=ev.surface, backend=backend_id
         )
 
+    def busy_give_up(self, deliveries: int) -> float | None:
+        """The pause before looking again while every usable backend is busy; None once the
+        message nears the durable's delivery limit (it is then reported, and recovery's
+        held decision carries the wait on)."""
+        limit = self.bus.settings.max_deliver
+        if limit > 0 and deliveries >= limit - 2:
+            return None
+        return min(1.0, self.no_backend_retry_s)
+
     async def _no_backend(self, attempt: Attempt, deliveries: int, now: float) -> None:
         """No backend can take `attempt` now. A wait recovery decided is held here (the
         message comes back) until its `wait_until`; anything else is reported at once as
@@ -296,12 +313,12 @@ class Dispatcher:
         limit = self.bus.settings.max_deliver
         renew = limit > 0 and deliveries >= limit - 2
         if left > 0 and not renew:
-            raise TransientError(
-                "waiting for a usable backend", retry_after_s=min(self.no_backend_retry_s, left)
-            )
+            busy = only_full(self.registry.views.values(), limits_of(attempt, self), now)
+            pause = min(1.0, self.no_backend_retry_s) if busy else self.no_backend_retry_s
+            raise TransientError("waiting for a usable backend", retry_after_s=min(pause, left))
         if await self._done(attempt):
             return
-        why = why_none(self.registry.views.values(), attempt.constraints, now)
+        why = why_none(self.registry.views.values(), limits_of(attempt, self), now)
         await self._fail(
             attempt,
             None,
@@ -335,6 +352,11 @@ class Dispatcher:
         )
         await client.delete_queued([prompt_id])
         await client.interrupt(prompt_id)
+
+
+def limits_of(attempt: Attempt, dispatcher: Dispatcher) -> Constraints:
+    """The attempt's constraints with the dispatcher's queue limit."""
+    return replace(attempt.constraints, max_queue=dispatcher.max_queue)
 
 
 def not_yet(not_before: datetime | None) -> float:

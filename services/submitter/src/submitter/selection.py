@@ -10,7 +10,7 @@ on the backend that looked idle a few seconds ago).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 MODEL_SUFFIXES: Final = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf", ".sft")
@@ -85,6 +85,9 @@ class Constraints:
     exclude: frozenset[str] = frozenset()
     version_other_than: str | None = None
     device_other_than: str | None = None
+    max_queue: int = 0
+    """A backend with this many prompts queued or running takes no more (0: no limit):
+    jobs wait with us, durably, instead of in a queue a crash or a wedge would lose."""
 
 
 def required_nodes(workflows: Iterable[dict[str, Any]]) -> set[str]:
@@ -104,7 +107,7 @@ def required_models(workflows: Iterable[dict[str, Any]]) -> set[str]:
 
 
 def _usable(view: BackendView, c: Constraints, now: float) -> bool:
-    if view.id in c.exclude or not view.usable(now):
+    if view.id in c.exclude or not view.usable(now) or full(view, c, now):
         return False
     if c.version_other_than and view.version == c.version_other_than:
         return False
@@ -141,6 +144,16 @@ def choose_backend(
     return min(pool, key=lambda v: (v.load(now), -(v.vram_free or 0), v.id))
 
 
+def full(view: BackendView, c: Constraints, now: float) -> bool:
+    """Whether `view` already holds as many of our prompts as it may (`max_queue`)."""
+    return c.max_queue > 0 and view.load(now) >= c.max_queue
+
+
+def only_full(views: Iterable[BackendView], c: Constraints, now: float) -> bool:
+    """Whether some backend would take the job but for its queue being full."""
+    return any(full(v, c, now) and _usable(v, replace(c, max_queue=0), now) for v in views)
+
+
 def why_none(views: Iterable[BackendView], c: Constraints, now: float) -> str:
     """Why no backend can take a job now, backend by backend."""
     reasons = []
@@ -153,6 +166,8 @@ def why_none(views: Iterable[BackendView], c: Constraints, now: float) -> str:
             reasons.append(f"{view.id}: breaker open ({view.breaker_reason or 'failures'})")
         elif view.breaker_at(now) == "half_open" and not view.usable(now):
             reasons.append(f"{view.id}: half-open, a probe is running")
+        elif full(view, c, now):
+            reasons.append(f"{view.id}: busy ({view.load(now)} prompts queued or running)")
         else:
             reasons.append(f"{view.id}: does not meet the job's version/device constraint")
     return "; ".join(reasons) or "no backend configured"

@@ -9,6 +9,7 @@ from submitter.selection import (
     BackendView,
     Constraints,
     choose_backend,
+    only_full,
     required_models,
     why_none,
 )
@@ -108,3 +109,22 @@ def test_when_nobody_is_known_capable_validation_on_a_live_backend_decides() -> 
 def test_model_files_are_found_by_extension_only() -> None:
     wf = {"1": {"class_type": "X", "inputs": {"a": "x.ckpt", "b": "hello", "c": 3}}}
     assert required_models([wf]) == {"x.ckpt"}
+
+
+def test_busy_backends_take_no_more_and_the_job_waits_with_us() -> None:
+    views = [view("a", queue=2), view("b", queue=1), view("c", reachable=False)]
+    limit = Constraints(max_queue=2)
+    chosen = choose_backend(views, [WF], limit, NOW)
+    assert chosen is not None and chosen.id == "b"
+    chosen.dispatched(NOW)  # b now holds 2 as well
+    assert choose_backend(views, [WF], limit, NOW) is None
+    assert only_full(views, limit, NOW)  # up but busy: not an outage
+    assert "a: busy (2 prompts queued or running)" in why_none(views, limit, NOW)
+    views[0].saw_queue(0, NOW + 1)  # a finished its work
+    chosen = choose_backend(views, [WF], limit, NOW + 1)
+    assert chosen is not None and chosen.id == "a"
+
+
+def test_no_limit_and_an_outage_are_not_busy() -> None:
+    assert not only_full([view("a", queue=50)], Constraints(), NOW)
+    assert not only_full([view("a", reachable=False)], Constraints(max_queue=2), NOW)
