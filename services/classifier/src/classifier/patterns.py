@@ -28,11 +28,13 @@ def fold(text: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Pattern:
-    """One compiled pattern; one of its `needles` must be in the folded text for it to match."""
+    """One compiled pattern; one of its `needles` must be in the folded text for it to match;
+    `non_ascii` when it can only match a text with a non-ASCII character."""
 
     source: str
     regex: re.Pattern[str]
     needles: frozenset[str]
+    non_ascii: bool = False
 
     def search(self, text: str, present: frozenset[str]) -> bool:
         """Whether the pattern occurs in `text`; `present` are the needles found in it."""
@@ -44,12 +46,14 @@ class Pattern:
 @dataclass(frozen=True, slots=True)
 class PatternGroup:
     """Any-of patterns; `needles` (None when some pattern has none) rejects a text at once, and
-    only the patterns whose needles are present (or that have none) are searched."""
+    only the patterns whose needles are present (or that have none) are searched; those without
+    needles that need a non-ASCII character (`non_ascii`) only in a text that has one."""
 
     patterns: tuple[Pattern, ...] = ()
     needles: frozenset[str] | None = None
     by_needle: dict[str, tuple[Pattern, ...]] = field(default_factory=dict)
     always: tuple[Pattern, ...] = ()
+    non_ascii: tuple[Pattern, ...] = ()
 
     def __bool__(self) -> bool:
         return bool(self.patterns)
@@ -58,12 +62,17 @@ class PatternGroup:
         """Whether any pattern occurs in `text`; `present` are the needles found in it."""
         if not text or (self.needles is not None and present.isdisjoint(self.needles)):
             return False
-        if any(p.regex.search(text) for p in self.always):
-            return True
+        for pattern in self.always:
+            if pattern.regex.search(text):
+                return True
+        if self.non_ascii and not text.isascii():
+            for pattern in self.non_ascii:
+                if pattern.regex.search(text):
+                    return True
         by_needle = self.by_needle
         seen: set[int] = set()
-        for needle in present.intersection(by_needle):
-            for pattern in by_needle[needle]:
+        for needle in present:  # a few needles per text, many per group: look each one up
+            for pattern in by_needle.get(needle, ()):
                 if id(pattern) not in seen:
                     seen.add(id(pattern))
                     if pattern.regex.search(text):
@@ -80,8 +89,10 @@ def group(patterns: tuple[Pattern, ...]) -> PatternGroup:
     for pattern in patterns:
         for needle in pattern.needles:
             by_needle.setdefault(needle, []).append(pattern)
-    always = tuple(p for p in patterns if not p.needles)
-    return PatternGroup(patterns, needles, {k: tuple(v) for k, v in by_needle.items()}, always)
+    always = tuple(p for p in patterns if not p.needles and not p.non_ascii)
+    non_ascii = tuple(p for p in patterns if not p.needles and p.non_ascii)
+    by_needle_tuples = {k: tuple(v) for k, v in by_needle.items()}
+    return PatternGroup(patterns, needles, by_needle_tuples, always, non_ascii)
 
 
 class Vocabulary:
@@ -131,7 +142,8 @@ def compile_pattern(source: str, *, case_sensitive: bool = False) -> Pattern:
     except RecursionError as exc:
         raise RuleDefinitionError(f"pattern {source!r} nests too deeply") from exc
     _vet(tree, source)
-    return Pattern(source, regex, frozenset(n.lower()[:MAX_NEEDLE] for n in _needles(tree)))
+    needles = frozenset(n.lower()[:MAX_NEEDLE] for n in _needles(tree))
+    return Pattern(source, regex, needles, _all_need_non_ascii(tree))
 
 
 def _vet(tree: Group, source: str) -> None:
@@ -218,6 +230,32 @@ def _sequence_needles(items: tuple[Node, ...]) -> tuple[str, ...]:
         if isinstance(item, Group):
             best = _better(best, _needles(item))
     return best
+
+
+def _needs_non_ascii(items: tuple[Node, ...]) -> bool:
+    """Whether every match of the sequence holds a non-ASCII character (a literal that no ASCII
+    character matches, even ignoring case: not ``ſ``, ``ı`` or the Kelvin sign)."""
+    for item in items:
+        if isinstance(item, Literal) and not _matches_ascii(item.char):
+            return True
+        if isinstance(item, Group) and _all_need_non_ascii(item):
+            return True
+        if isinstance(item, Repeat) and item.low >= 1 and _needs_non_ascii((item.body,)):
+            return True
+    return False
+
+
+def _all_need_non_ascii(node: Group) -> bool:
+    return bool(node.alternatives) and all(_needs_non_ascii(a) for a in node.alternatives)
+
+
+@functools.cache
+def _matches_ascii(char: str) -> bool:
+    """Whether some ASCII character matches the literal `char`, case ignored."""
+    if char.isascii():
+        return True
+    literal = re.compile(re.escape(char), re.IGNORECASE)
+    return any(literal.fullmatch(chr(code)) for code in range(128))
 
 
 def _foldable(char: str) -> bool:

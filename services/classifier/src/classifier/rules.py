@@ -58,6 +58,8 @@ class Rule:
     source: str
     order: int
     gate: frozenset[str] | None = None
+    textual: bool = True
+    """Whether the rule has any pattern (else its structured conditions decide alone)."""
 
     @property
     def evidence_tier(self) -> int:
@@ -72,27 +74,27 @@ class Rule:
             return None
         if not self.where.hold(f) or (self.where_not is not None and self.where_not.hold(f)):
             return None
-        if not (self.message or self.text or self.traceback or self.message_and or self.unless):
+        if not self.textual:
             return TIER_STRUCTURED
         return self._match_text(f)
 
     def _match_text(self, f: Facts) -> int | None:
         tier = TIER_STRUCTURED
-        if self.message:
+        if self.message.patterns:
             if not self.message.search(f.text, f.text_needles):
                 return None
             tier = TIER_MESSAGE
-        if self.text:
+        if self.text.patterns:
             tier = _text_tier(self.text, f, tier)
             if tier < 0:
                 return None
-        if self.message_and and _text_tier(self.message_and, f, 0) < 0:
+        if self.message_and.patterns and _text_tier(self.message_and, f, 0) < 0:
             return None
-        if self.traceback:
+        if self.traceback.patterns:
             if not self.traceback.search(f.traceback, f.traceback_needles):
                 return None
             tier = max(tier, TIER_TRACEBACK)
-        if self.unless and _text_tier(self.unless, f, 0) >= 0:
+        if self.unless.patterns and _text_tier(self.unless, f, 0) >= 0:
             return None
         return tier
 
@@ -245,7 +247,8 @@ def compile_rule(
     )
     if rule.where.empty and not (rule.message or rule.text or rule.traceback):
         raise RuleDefinitionError("a rule needs at least one condition or pattern")
-    return replace(rule, gate=_gate(rule))
+    textual = bool(rule.message or rule.text or rule.traceback or rule.message_and or rule.unless)
+    return replace(rule, gate=_gate(rule), textual=textual)
 
 
 def _gate(rule: Rule) -> frozenset[str] | None:

@@ -101,3 +101,36 @@ def test_a_group_finds_a_match_exactly_when_one_of_its_patterns_does(
     grp = group(patterns)
     present = Vocabulary(set().union(*(p.needles for p in patterns))).present(fold(text))
     assert grp.search(text, present) == any(p.regex.search(text) for p in patterns)
+
+
+@pytest.mark.parametrize(
+    ("source", "non_ascii"),
+    [
+        ("файл подкачки", True),
+        ("(?:нет|no) места", True),  # "места" is in every match
+        ("(?:нет места|no space)", False),
+        ("\u0131lled", False),  # dotless i matches "I" and "i" when case is ignored
+        ("\u212aelvin", False),  # the Kelvin sign matches "k"
+        ("x(?:é)?y", False),  # optional
+        ("x(?:é){1,3}y", True),
+        ("out of memory", False),
+    ],
+)
+def test_patterns_that_need_a_non_ascii_character_are_known(source: str, non_ascii: bool) -> None:
+    assert compile_pattern(source).non_ascii is non_ascii
+
+
+NON_ASCII_SOURCES = ["файл подкачки", "(?:нет|no) места", "\u0131lled", "x(?:é){1,3}y", "Kelvin"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(NON_ASCII_SOURCES + GROUP_SOURCES[:5]), min_size=1, max_size=4),
+    st.sampled_from(
+        ["ФАЙЛ ПОДКАЧКИ мал", "No места", "KILLED", "kİlled", "xééy", "xey", "\u212aelvin", "k"]
+    ),
+)
+def test_patterns_needing_non_ascii_are_still_found_exactly(sources: list[str], text: str) -> None:
+    patterns = tuple(compile_pattern(s) for s in dict.fromkeys(sources))
+    present = Vocabulary(set().union(*(p.needles for p in patterns))).present(fold(text))
+    assert group(patterns).search(text, present) == any(p.regex.search(text) for p in patterns)
