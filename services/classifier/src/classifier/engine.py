@@ -36,6 +36,8 @@ _SEVERITY_RANK: Final = {
     Severity.MEDIUM: 2,
     Severity.LOW: 3,
 }
+_RETRYABLE: Final = {cls: info.retryable for cls, info in CLASS_INFO.items()}
+_CLASS_RANK: Final = {cls: _SEVERITY_RANK[info.severity] for cls, info in CLASS_INFO.items()}
 
 
 class Classification(msgspec.Struct, frozen=True, kw_only=True):
@@ -68,13 +70,13 @@ class _Verdict(msgspec.Struct, frozen=True):
             return self.node is not None and feats.clampable(self.node)
         if self.failure_class == FailureClass.UNKNOWN and self.rejected_prompt:
             return False
-        return CLASS_INFO[self.failure_class].retryable
+        return _RETRYABLE[self.failure_class]
 
     @property
     def rank(self) -> tuple[int, int, int]:
         """Sort key: the failure that decides (no automatic fix first, then severity)."""
         unknown = int(self.failure_class == FailureClass.UNKNOWN)
-        severity = _SEVERITY_RANK[CLASS_INFO[self.failure_class].severity]
+        severity = _CLASS_RANK[self.failure_class]
         return (unknown, int(self.retryable), severity)
 
 

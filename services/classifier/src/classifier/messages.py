@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any, Final
@@ -150,7 +151,13 @@ _STEPS: Final[dict[C, tuple[str, ...]]] = {
 def compose(cls: C, features: Mapping[str, Any], hint: str = "") -> tuple[str, list[str]]:
     """The user message and actionable steps for `cls`, filled from sanitised features."""
     message = _MESSAGES[cls].format(**_slots(features))
-    return message, [*_STEPS[cls], *([sanitize_text(hint)] if hint else [])]
+    return message, [*_STEPS[cls], *([_clean_hint(hint)] if hint else [])]
+
+
+@functools.lru_cache(maxsize=1024)
+def _clean_hint(hint: str) -> str:
+    """A rule's hint, sanitised once (hints are a rule set's constants)."""
+    return sanitize_text(hint)
 
 
 def _slots(f: Mapping[str, Any]) -> dict[str, str]:

@@ -49,12 +49,14 @@ _KNOWN_WORDS: Final = (
     "than min of",
     "than max of",
 )
+_KNOWN_WORD: Final = re.compile("|".join(re.escape(word) for word in _KNOWN_WORDS))
+"""Any of `_KNOWN_WORDS`, in one pass (the text is lower-cased first)."""
 
 
 def from_text(text: str, surface: str) -> tuple[NodeErrorView, ...]:
     """Views parsed from a validation report as ComfyUI logs it or a front end shows it."""
     folded = text.lower()
-    known = any(word in folded for word in _KNOWN_WORDS)
+    known = _KNOWN_WORD.search(folded) is not None
     if "' not in " not in text and not known:
         return ()
     marked = known or surface == "validation" or "validat" in folded
