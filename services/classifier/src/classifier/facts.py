@@ -41,6 +41,8 @@ class Facts(msgspec.Struct, frozen=True):
     text_needles: frozenset[str] = frozenset()
     traceback_needles: frozenset[str] = frozenset()
     needles: frozenset[str] = frozenset()
+    ascii: bool = False
+    """Whether text and traceback are ASCII (patterns needing another character cannot match)."""
 
 
 def evidence_facts(ev: Evidence, vocabulary: Vocabulary) -> Facts:
@@ -62,6 +64,7 @@ def evidence_facts(ev: Evidence, vocabulary: Vocabulary) -> Facts:
         text_needles=text_needles,
         traceback_needles=traceback_needles,
         needles=text_needles | traceback_needles,
+        ascii=text.isascii() and ev.traceback.isascii(),
     )
 
 
@@ -80,6 +83,7 @@ def node_facts(ev: Evidence, node: NodeErrorView, vocabulary: Vocabulary) -> Fac
         text=text,
         text_needles=needles,
         needles=needles,
+        ascii=text.isascii(),
     )
 
 

@@ -54,6 +54,8 @@ class PatternGroup:
     by_needle: dict[str, tuple[Pattern, ...]] = field(default_factory=dict)
     always: tuple[Pattern, ...] = ()
     non_ascii: tuple[Pattern, ...] = ()
+    ascii_needles: frozenset[str] | None = None
+    """Like `needles`, for an ASCII text (patterns that need a non-ASCII character left out)."""
 
     def __bool__(self) -> bool:
         return bool(self.patterns)
@@ -91,8 +93,11 @@ def group(patterns: tuple[Pattern, ...]) -> PatternGroup:
             by_needle.setdefault(needle, []).append(pattern)
     always = tuple(p for p in patterns if not p.needles and not p.non_ascii)
     non_ascii = tuple(p for p in patterns if not p.needles and p.non_ascii)
+    ascii_needles = needles
+    if patterns and not always:
+        ascii_needles = frozenset().union(*(p.needles for p in patterns))
     by_needle_tuples = {k: tuple(v) for k, v in by_needle.items()}
-    return PatternGroup(patterns, needles, by_needle_tuples, always, non_ascii)
+    return PatternGroup(patterns, needles, by_needle_tuples, always, non_ascii, ascii_needles)
 
 
 class Vocabulary:

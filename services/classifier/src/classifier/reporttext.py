@@ -6,6 +6,7 @@ import re
 from typing import Final
 
 from classifier.nodeerrors import MAX_NODE_ERRORS, NodeErrorView, fields, ident, not_in_view, number
+from classifier.patterns import fold
 
 MAX_LINES: Final = 400
 MAX_LINE: Final = 3000
@@ -49,14 +50,12 @@ _KNOWN_WORDS: Final = (
     "than min of",
     "than max of",
 )
-_KNOWN_WORD: Final = re.compile("|".join(re.escape(word) for word in _KNOWN_WORDS))
-"""Any of `_KNOWN_WORDS`, in one pass (the text is lower-cased first)."""
 
 
 def from_text(text: str, surface: str) -> tuple[NodeErrorView, ...]:
     """Views parsed from a validation report as ComfyUI logs it or a front end shows it."""
     folded = text.lower()
-    known = _KNOWN_WORD.search(folded) is not None
+    known = _has_known_word(folded)
     if "' not in " not in text and not known:
         return ()
     marked = known or surface == "validation" or "validat" in folded
@@ -78,6 +77,14 @@ def from_text(text: str, surface: str) -> tuple[NodeErrorView, ...]:
     return tuple(views)
 
 
+def _has_known_word(folded: str) -> bool:
+    """Whether a report phrase occurs (substring tests: faster here than one regex or any())."""
+    for word in _KNOWN_WORDS:  # noqa: SIM110 - a plain loop: any() over a generator is slower
+        if word in folded:
+            return True
+    return False
+
+
 def _header(line: str) -> tuple[str, str] | None:
     if line.rstrip().endswith(":") and "' not in " not in line:
         match = _HEADER.match(line) or _BARE_HEADER.match(line)
@@ -88,16 +95,17 @@ def _header(line: str) -> tuple[str, str] | None:
 
 
 def _parse_line(line: str, pending: str) -> tuple[NodeErrorView | None, str]:
-    bound = _BOUND.search(line)
-    if bound:
-        return _bound_view(bound), ""
-    known = _KNOWN.search(line)
-    if known:
-        kind = _kind(known.group(1))
-        details = (known.group(2) or "").strip()
-        if not details:
-            return None, kind
-        return _typed_view(kind, known.group(1), details), ""
+    if _has_known_word(fold(line)):  # every _BOUND or _KNOWN match holds one of the words
+        bound = _BOUND.search(line)
+        if bound:
+            return _bound_view(bound), ""
+        known = _KNOWN.search(line)
+        if known:
+            kind = _kind(known.group(1))
+            details = (known.group(2) or "").strip()
+            if not details:
+                return None, kind
+            return _typed_view(kind, known.group(1), details), ""
     if "' not in " in line:
         return not_in_view(line.strip().lstrip("-* ").strip(), pending or "value_not_in_list"), ""
     return None, pending

@@ -25,15 +25,18 @@ INDEXED: Final = (
 class RuleIndex:
     """Files each rule under a necessary condition: a structured value, or one of its needles.
 
-    A rule with neither is always a candidate. `candidates` returns a superset of the rules
-    that match, in order, so first-match semantics are kept while most rules are skipped.
+    A rule gated only on ASCII facts (some pattern needs a non-ASCII character) is filed under
+    that gate and is a candidate for all non-ASCII facts. A rule with neither is always one.
+    `candidates` returns a superset of the rules that match, in order, so first-match
+    semantics are kept while most rules are skipped.
     """
 
-    __slots__ = ("_always", "_by_needle", "_by_value", "rules")
+    __slots__ = ("_always", "_by_needle", "_by_value", "_unless_ascii", "rules")
 
     def __init__(self, rules: Sequence[Rule]) -> None:
         self.rules = tuple(rules)
         self._always: list[int] = []
+        self._unless_ascii: list[int] = []
         self._by_value: dict[tuple[str, Any], list[int]] = defaultdict(list)
         self._by_needle: dict[str, list[int]] = defaultdict(list)
         for position, rule in enumerate(self.rules):
@@ -45,15 +48,20 @@ class RuleIndex:
                 for value in allowed:
                     self._by_value[(attr, value)].append(position)
                 return
-        if rule.gate is not None:
-            for needle in rule.gate:
-                self._by_needle[needle].append(position)
+        gate = rule.gate if rule.gate is not None else rule.ascii_gate
+        if gate is None:
+            self._always.append(position)
             return
-        self._always.append(position)
+        for needle in gate:
+            self._by_needle[needle].append(position)
+        if rule.gate is None:
+            self._unless_ascii.append(position)
 
     def candidates(self, f: Facts) -> list[Rule]:
         """The rules that may match `f`, in rule order."""
         found = set(self._always)
+        if not f.ascii:
+            found.update(self._unless_ascii)
         by_value, by_needle = self._by_value, self._by_needle
         for attr in INDEXED:
             value = getattr(f, attr)

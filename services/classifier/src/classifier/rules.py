@@ -58,6 +58,8 @@ class Rule:
     source: str
     order: int
     gate: frozenset[str] | None = None
+    ascii_gate: frozenset[str] | None = None
+    """The gate for ASCII facts: patterns needing a non-ASCII character cannot match there."""
     textual: bool = True
     """Whether the rule has any pattern (else its structured conditions decide alone)."""
 
@@ -70,7 +72,8 @@ class Rule:
 
     def match(self, f: Facts) -> int | None:
         """The evidence tier the rule matched on, or None."""
-        if self.gate is not None and self.gate.isdisjoint(f.needles):
+        gate = self.ascii_gate if f.ascii else self.gate
+        if gate is not None and gate.isdisjoint(f.needles):
             return None
         if not self.where.hold(f) or (self.where_not is not None and self.where_not.hold(f)):
             return None
@@ -248,13 +251,15 @@ def compile_rule(
     if rule.where.empty and not (rule.message or rule.text or rule.traceback):
         raise RuleDefinitionError("a rule needs at least one condition or pattern")
     textual = bool(rule.message or rule.text or rule.traceback or rule.message_and or rule.unless)
-    return replace(rule, gate=_gate(rule), textual=textual)
+    return replace(rule, gate=_gate(rule), ascii_gate=_gate(rule, ascii=True), textual=textual)
 
 
-def _gate(rule: Rule) -> frozenset[str] | None:
-    """Needles of which one must be in the text for the rule to match (None: no such set)."""
+def _gate(rule: Rule, *, ascii: bool = False) -> frozenset[str] | None:
+    """Needles of which one must be in the text for the rule to match (None: no such set);
+    with `ascii`, for ASCII texts, where patterns needing another character cannot match."""
     required = [g for g in (rule.message, rule.text, rule.traceback, rule.message_and) if g]
-    gates = [g.needles for g in required if g.needles is not None]
+    sets = [g.ascii_needles if ascii else g.needles for g in required]
+    gates = [s for s in sets if s is not None]
     return min(gates, key=len) if gates else None
 
 
