@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 import msgspec
+import msgspec.structs
 
 from classifier.nodeerrors import NodeErrorView, from_body, from_structured
 from classifier.reporttext import from_text
@@ -107,8 +108,11 @@ def clip(value: Any, limit: int) -> str:
 
 
 def _getter(raw: Any) -> Any:
+    """A `get(key)` on any evidence; a dict's own C-level `get` for FailureEvidence or a dict."""
     if isinstance(raw, FailureEvidence):
-        return lambda key: getattr(raw, key, None)
+        return dict(zip(raw.__struct_fields__, msgspec.structs.astuple(raw), strict=True)).get
+    if type(raw) is dict:
+        return raw.get
     if isinstance(raw, Mapping):
         return lambda key: raw.get(key)
     return lambda key: None

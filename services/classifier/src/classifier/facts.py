@@ -49,10 +49,10 @@ def evidence_facts(ev: Evidence, vocabulary: Vocabulary) -> Facts:
     """Facts of the failure as a whole (`vocabulary`: the rules' needles to look for)."""
     text = f"{ev.message}\n{ev.body}" if ev.body else ev.message
     text_needles = vocabulary.present(fold(text))
-    traceback_needles = vocabulary.present(fold(ev.traceback))
+    traceback_needles = vocabulary.present(fold(ev.traceback)) if ev.traceback else _NONE
     return Facts(
         surface=ev.surface,
-        exception_types=type_suffixes(ev.exception_type) | type_suffixes(ev.inferred_type),
+        exception_types=_exception_types(ev),
         validation_type=ev.validation_type,
         http_status=ev.http_status,
         node_type=ev.node_type,
@@ -63,7 +63,7 @@ def evidence_facts(ev: Evidence, vocabulary: Vocabulary) -> Facts:
         traceback=ev.traceback,
         text_needles=text_needles,
         traceback_needles=traceback_needles,
-        needles=text_needles | traceback_needles,
+        needles=text_needles | traceback_needles if traceback_needles else text_needles,
         ascii=text.isascii() and ev.traceback.isascii(),
     )
 
@@ -85,6 +85,17 @@ def node_facts(ev: Evidence, node: NodeErrorView, vocabulary: Vocabulary) -> Fac
         needles=needles,
         ascii=text.isascii(),
     )
+
+
+_NONE: Final[frozenset[str]] = frozenset()
+
+
+def _exception_types(ev: Evidence) -> frozenset[str]:
+    if not ev.inferred_type:
+        return type_suffixes(ev.exception_type)
+    if not ev.exception_type:
+        return type_suffixes(ev.inferred_type)
+    return type_suffixes(ev.exception_type) | type_suffixes(ev.inferred_type)
 
 
 def type_suffixes(path: str) -> frozenset[str]:
