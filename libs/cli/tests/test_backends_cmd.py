@@ -24,7 +24,7 @@ from recovery import breaker as breakers
 
 pytestmark = pytest.mark.integration
 GIB = 2**30
-CFG = breakers.BreakerConfig(open_timeout_s=30)
+CFG = breakers.BreakerConfig(quarantine_s=30)
 
 
 async def test_backends_show_health_queue_vram_and_why_a_breaker_is_open(
