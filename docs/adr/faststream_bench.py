@@ -45,18 +45,25 @@ async def raw(js: nats.js.JetStreamContext) -> float:
 
 async def faststream(url: str, js: nats.js.JetStreamContext, subject: str, batch: bool) -> float:
     await fill(js, subject)
-    await js.add_consumer(STREAM, ConsumerConfig(durable_name=subject.replace(".", "-"),
-                                                 filter_subject=subject, ack_policy="explicit"))
+    await js.add_consumer(
+        STREAM,
+        ConsumerConfig(
+            durable_name=subject.replace(".", "-"), filter_subject=subject, ack_policy="explicit"
+        ),
+    )
     broker = NatsBroker(url, logger=None)  # per-message INFO logs would dominate
     done = asyncio.Event()
     count = 0
 
     if batch:
 
-        @broker.subscriber(subject, stream=JStream(STREAM, declare=False),
-                           durable=subject.replace(".", "-"),
-                           pull_sub=PullSub(batch_size=64, batch=True),
-                           ack_policy=AckPolicy.MANUAL)
+        @broker.subscriber(
+            subject,
+            stream=JStream(STREAM, declare=False),
+            durable=subject.replace(".", "-"),
+            pull_sub=PullSub(batch_size=64, batch=True),
+            ack_policy=AckPolicy.MANUAL,
+        )
         async def handle_batch(body: list[bytes], msg: NatsMessage) -> None:
             nonlocal count
             await msg.ack()
@@ -66,9 +73,13 @@ async def faststream(url: str, js: nats.js.JetStreamContext, subject: str, batch
 
     else:
 
-        @broker.subscriber(subject, stream=JStream(STREAM, declare=False),
-                           durable=subject.replace(".", "-"),
-                           pull_sub=PullSub(batch_size=64), ack_policy=AckPolicy.MANUAL)
+        @broker.subscriber(
+            subject,
+            stream=JStream(STREAM, declare=False),
+            durable=subject.replace(".", "-"),
+            pull_sub=PullSub(batch_size=64),
+            ack_policy=AckPolicy.MANUAL,
+        )
         async def handle(body: bytes, msg: NatsMessage) -> None:
             nonlocal count
             await msg.ack()
