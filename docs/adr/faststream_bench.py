@@ -4,7 +4,7 @@ Not part of the product or the test suite (FastStream is not a dependency). Run 
 throw-away virtualenv against a nats-server started with JetStream:
 
     uv venv /tmp/fs && uv pip install --python /tmp/fs/bin/python "faststream[nats]==0.7.8"
-    .venv/bin/python -c "from comfy_recovery.natsd import NatsServer; ..."   # or any nats-server -js
+    # start any nats-server with JetStream (e.g. comfy_recovery.natsd.NatsServer), then
     /tmp/fs/bin/python docs/adr/faststream_bench.py nats://127.0.0.1:4222
 
 Prints messages/s for: raw nats-py (fetch 64, explicit ack), FastStream pull subscriber with
@@ -14,6 +14,7 @@ manual ack (its documented path), and FastStream with batch pull + manual ack.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import time
 
@@ -98,10 +99,8 @@ async def faststream(url: str, js: nats.js.JetStreamContext, subject: str, batch
 async def main(url: str) -> None:
     nc = await nats.connect(url)
     js = nc.jetstream()
-    try:
+    with contextlib.suppress(Exception):  # absent on a fresh server
         await js.delete_stream(STREAM)
-    except Exception:  # noqa: BLE001 - absent on a fresh server
-        pass
     await js.add_stream(StreamConfig(name=STREAM, subjects=["adr.>"]))
     rates = {"raw nats-py": await raw(js)}
     rates["faststream pull, manual ack"] = await faststream(url, js, "adr.fs", batch=False)
