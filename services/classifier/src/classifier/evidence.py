@@ -119,7 +119,7 @@ def _getter(raw: Any) -> Any:
 
 
 def _frames(value: Any) -> str:
-    if value is None:
+    if value is None or (type(value) is list and not value):
         return ""
     if isinstance(value, str | bytes | bytearray):
         return clip(value, MAX_TEXT)
@@ -130,7 +130,7 @@ def _frames(value: Any) -> str:
 
 
 def _inputs(value: Any) -> tuple[tuple[str, str], ...]:
-    if value is None or not isinstance(value, Mapping):
+    if not isinstance(value, Mapping) or not value:
         return ()
     items = list(value.items())[:MAX_INPUTS]
     return tuple((clip(k, MAX_FIELD), _input_value(v)) for k, v in items if isinstance(k, str))

@@ -33,7 +33,7 @@ class NodeErrorView(msgspec.Struct, frozen=True):
 
 def from_structured(raw: Any) -> tuple[NodeErrorView, ...]:
     """Views of FailureEvidence.node_errors (NodeError structs or mappings)."""
-    if not isinstance(raw, list | tuple):
+    if not isinstance(raw, list | tuple) or not raw:
         return ()
     views = (_from_record(_record(item)) for item in raw[:MAX_NODE_ERRORS])
     return tuple(v for v in views if v.type or v.message)

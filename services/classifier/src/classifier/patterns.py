@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import operator
 import re
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -16,6 +17,8 @@ MAX_PATTERN_LEN: Final = 1000
 MAX_WIDE_REPEAT: Final = 500
 MAX_NEEDLE: Final = 40
 PRESENT_CACHE: Final = 1024
+_VALUE: Final = operator.itemgetter(1)
+"""The needle of an automaton match (end index, needle)."""
 _FOLD_FIXES: Final = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s"})
 
 
@@ -124,7 +127,7 @@ class Vocabulary:
         """The needles that occur in `folded` (overlapping occurrences included)."""
         if self._automaton is None or not folded:
             return frozenset()
-        return frozenset(needle for _, needle in self._automaton.iter(folded))
+        return frozenset(map(_VALUE, self._automaton.iter(folded)))
 
 
 def compile_pattern(source: str, *, case_sensitive: bool = False) -> Pattern:
