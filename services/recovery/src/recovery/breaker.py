@@ -128,10 +128,23 @@ def record_failure(
     reason: str = "",
     failure_class: FailureClass | None = None,
     job_id: str = "",
+    dispatched_at: float | None = None,
 ) -> Breaker:
-    """Count one backend-attributable failure (once per incident, stalls corroborated)."""
+    """Count one backend-attributable failure (once per incident, stalls corroborated).
+
+    While half-open only the probe's failure counts: a prompt dispatched before the breaker
+    let a probe through (`dispatched_at` earlier than `open_until`, e.g. one a crash lost
+    and the monitor reported late) belongs to the incident that opened it.
+    """
     current = tick(breaker, at, config)
     if current.state is BreakerState.OPEN or _seen(current, event_id):
+        return current
+    if (
+        current.state is BreakerState.HALF_OPEN
+        and dispatched_at is not None
+        and current.open_until is not None
+        and dispatched_at < current.open_until
+    ):
         return current
     if failure_class is FailureClass.STALLED:
         stalls = tuple(s for s in current.stalls if at - s[1] < config.stall_window_s)

@@ -150,7 +150,7 @@ class Handlers:
         if not needs_decision(state, failure):
             log.info("recovery.already_decided_or_stale", attempt=failure.attempt)
             return
-        await self._count_failure(failure)
+        await self._count_failure(failure, state.dispatched_at)
         now = self.deps.clock()
         decision = decide(
             state,
@@ -224,7 +224,9 @@ class Handlers:
             await self.deps.jobs.save(view_of(state))
         self.refresh_gauges()
 
-    async def _count_failure(self, failure: FailureClassified) -> None:
+    async def _count_failure(
+        self, failure: FailureClassified, dispatched: datetime | None = None
+    ) -> None:
         if failure.backend_id is None:
             return
         at, config = failure.occurred_at.timestamp(), self.deps.backends.config
@@ -235,10 +237,11 @@ class Handlers:
             )
             return
         cls = failure.failure_class
+        sent = dispatched.timestamp() if dispatched is not None else None
         await self._change_breaker(
             failure.backend_id,
             lambda b: breakers.record_failure(
-                b, failure.event_id, at, config, cls.value, cls, failure.job_id
+                b, failure.event_id, at, config, cls.value, cls, failure.job_id, sent
             ),
         )
 

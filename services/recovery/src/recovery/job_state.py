@@ -71,6 +71,7 @@ class JobState(msgspec.Struct, frozen=True, kw_only=True):
     planned_attempt: int = 0
     decided_attempt: int = -1
     backend_id: str | None = None
+    dispatched_at: datetime | None = None
     prompt_ids: tuple[str, ...] = ()
     backends_tried: tuple[str, ...] = ()
     failures: Mapping[str, FailureRecord] = msgspec.field(default_factory=dict)

@@ -116,6 +116,7 @@ def _dispatched(state: JobState, e: JobDispatched) -> JobState:
         attempt=e.attempt,
         planned_attempt=max(state.planned_attempt, e.attempt),
         backend_id=e.backend_id,
+        dispatched_at=e.occurred_at,
         prompt_ids=tuple(p.prompt_id for p in e.prompts),
         backends_tried=tried if e.backend_id in tried else (*tried, e.backend_id),
         current_params={**state.current_params, **e.params},

@@ -165,3 +165,11 @@ def test_a_jobs_own_failure_is_a_verdict_only_for_a_probe() -> None:
     assert record_neutral(still_open, "oom", 1, CFG) is still_open
     probed = record_neutral(tick(opened(), 30, CFG), "oom", 31, CFG)
     assert probed.state is S.CLOSED  # the probe ran; the job's own OOM says nothing bad
+
+
+def test_in_half_open_only_the_probes_failure_counts() -> None:
+    half = tick(opened(), 30, CFG)  # open_until 30
+    late = record_failure(half, "lost", 31, CFG, "", C.INTERRUPTED, "j", dispatched_at=10)
+    assert late is half  # lost by the crash that opened it, reported late
+    probe = record_failure(half, "p", 32, CFG, "", C.BACKEND_ERROR, "j", dispatched_at=30.5)
+    assert probe.state is S.OPEN and probe.reopens == 1
