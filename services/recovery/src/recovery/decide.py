@@ -81,6 +81,9 @@ def decide(
                 return abort(ctx, why, wait.STEPS)
             found = (found[0], wait.waiting(ctx, found[1]))
     if found is None:
+        missing = _missing_everywhere(ctx)
+        if missing is not None:
+            return abort(ctx, f"{failure.failure_class.value}: {missing[0]}", missing[1])
         return abort(ctx, f"{failure.failure_class.value}: no recovery applies any more")
     step, plan = found
     target = inventory.get(plan.backend_hint)
@@ -119,6 +122,26 @@ def _build(ctx: Context, step: Step | None, plan: Plan) -> Decision:
         part=part,
         failure_class=ctx.failure.failure_class,
     )
+
+
+def _missing_everywhere(ctx: Context) -> tuple[str, tuple[str, ...]] | None:
+    """What the job needs that no known backend has (None: nothing, or nothing known)."""
+    known = [v for v in ctx.inventory.backends.values() if v.node_classes is not None]
+    if not known:
+        return None
+    needs = ctx.needs()
+    nodes = sorted(
+        n for n in needs.node_classes if not any(n in (v.node_classes or ()) for v in known)
+    )
+    models = sorted(
+        name for folder, name in needs.models if not any(v.has_model(folder, name) for v in known)
+    )
+    if not nodes and not models:
+        return None
+    what = [f"node class {n}" for n in nodes] + [f"model {m}" for m in models]
+    steps = [f"Install the custom node providing {n} on a backend" for n in nodes]
+    steps += [f"Put {m} on a backend, or allow a fallback model" for m in models]
+    return f"no backend can run the job: {', '.join(what)} missing on every backend", tuple(steps)
 
 
 def _waited(ctx: Context) -> str:

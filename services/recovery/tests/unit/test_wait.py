@@ -26,6 +26,7 @@ from services.recovery.tests.builders import (
     fold,
     inventory,
     rng,
+    sd15,
     submitted,
 )
 
@@ -164,3 +165,14 @@ def test_a_wait_past_its_bound_aborts_with_the_backends_named() -> None:
     state = failed_state(failure, policy=RecoveryPolicy(max_wait_s=0))
     _, decision = step(state, failure, DOWN, T0 + timedelta(seconds=2))
     assert decision.terminal and "gpu-a: breaker open" in decision.reason
+
+
+def test_a_job_no_backend_can_run_is_aborted_naming_what_is_missing() -> None:
+    # its first dispatch failed at the connection; no backend could run it anyway
+    graph = sd15()
+    graph["10"] = {"class_type": "FaceDetailerPro", "inputs": {"image": ["8", 0]}}
+    failure = classified(C.BACKEND_UNREACHABLE)
+    _, decision = step(failed_state(failure, graph), failure, UP, T0 + timedelta(seconds=2))
+    abort = next(a for a in decision.actions if isinstance(a, Abort))
+    assert decision.terminal and "node class FaceDetailerPro missing" in abort.reason
+    assert any("FaceDetailerPro" in s for s in abort.actionable_steps)
