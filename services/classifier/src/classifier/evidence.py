@@ -23,10 +23,10 @@ _CLASS_PATH: Final = re.compile(
     r"[A-Za-z_][A-Za-z0-9_]{0,99}(?:\.[A-Za-z_][A-Za-z0-9_]{0,99}){0,9}"
 )
 _INFERRED: Final = re.compile(
-    r"^[ \t>]{0,20}((?:[A-Za-z_][A-Za-z0-9_]{0,80}\.){0,8}[A-Za-z_][A-Za-z0-9_]{0,80}"
-    r"(?:Error|Exception|Interrupt|Exit))(?::|\s*$)",
-    re.MULTILINE,
+    r"[ \t>]{0,20}((?:[A-Za-z_][A-Za-z0-9_]{0,80}\.){0,8}[A-Za-z_][A-Za-z0-9_]{0,80}"
+    r"(?:Error|Exception|Interrupt|Exit))(?::|\s*$)"
 )
+"""A line that starts with an exception type (then a colon, or nothing more)."""
 _SURROGATES: Final = re.compile("[\ud800-\udfff]")
 _TYPE_SUFFIXES: Final = ("Error", "Exception", "Interrupt", "Exit")
 _EXECUTING: Final = re.compile(r"error occurred when executing ([^:\n]{1,100}):", re.IGNORECASE)
@@ -155,12 +155,15 @@ def _status(value: Any) -> int | None:
 
 
 def _inferred_type(message: str) -> str:
+    """The exception type starting the last line that starts with one (a pasted traceback)."""
     if not any(suffix in message for suffix in _TYPE_SUFFIXES):
         return ""
-    last = ""
-    for match in _INFERRED.finditer(message):
-        last = match.group(1)
-    return last
+    for line in reversed(message.split("\n")):
+        if "Error" in line or "Exception" in line or "Interrupt" in line or "Exit" in line:
+            match = _INFERRED.match(line)
+            if match:
+                return match.group(1)
+    return ""
 
 
 def _executing_node(message: str) -> str:

@@ -8,13 +8,14 @@ evaluated without any of them and the first match must be the same rule at the s
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from classifier.engine import _decide
-from classifier.evidence import normalize
+from classifier.evidence import _inferred_type, normalize
 from classifier.facts import Facts, evidence_facts
 from classifier.patterns import PatternGroup
 from classifier.rules import Rule, RuleSet, default_rules
@@ -76,3 +77,25 @@ def test_the_prefilters_never_change_the_rule_that_matches(
 def test_rules_that_only_non_ascii_patterns_keep_ungated_have_an_ascii_gate() -> None:
     gated_for_ascii_only = [r.id for r in RULES.rules if r.gate is None and r.ascii_gate]
     assert "disk_full.text" in gated_for_ascii_only
+
+
+_OLD_INFERRED = re.compile(
+    r"^[ \t>]{0,20}((?:[A-Za-z_][A-Za-z0-9_]{0,80}\.){0,8}[A-Za-z_][A-Za-z0-9_]{0,80}"
+    r"(?:Error|Exception|Interrupt|Exit))(?::|\s*$)",
+    re.MULTILINE,
+)
+LINES = st.lists(
+    st.sampled_from(
+        ["ValueError: x", "  > torch.OutOfMemoryError", "KeyboardInterrupt", "SystemExit  ", "\r"]
+    )
+    | st.sampled_from(["a.b.CError:", "Error", "x Error: y", "OSErrorz", "", " \t", ":", "\n"])
+    | st.text(st.sampled_from(list("aE:.rox \t\r>_1")), max_size=12),
+    max_size=6,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(LINES.map("\n".join))
+def test_the_inferred_type_is_the_last_line_type_the_multiline_regex_finds(message: str) -> None:
+    matches = [m.group(1) for m in _OLD_INFERRED.finditer(message)]
+    assert _inferred_type(message) == (matches[-1] if matches else "")
