@@ -32,16 +32,25 @@ def fold(text: str) -> str:
 @dataclass(frozen=True, slots=True)
 class Pattern:
     """One compiled pattern; one of its `needles` must be in the folded text for it to match;
-    `non_ascii` when it can only match a text with a non-ASCII character."""
+    `non_ascii` when it can only match a text with a non-ASCII character; every one of
+    `required` (the literal runs of a pattern without top-level alternatives) must be there too."""
 
     source: str
     regex: re.Pattern[str]
     needles: frozenset[str]
     non_ascii: bool = False
+    required: frozenset[str] = frozenset()
+
+    @property
+    def vocabulary(self) -> frozenset[str]:
+        """Every needle the prefilter looks for."""
+        return self.needles | self.required
 
     def search(self, text: str, present: frozenset[str]) -> bool:
         """Whether the pattern occurs in `text`; `present` are the needles found in it."""
         if self.needles and present.isdisjoint(self.needles):
+            return False
+        if self.required and not self.required <= present:
             return False
         return self.regex.search(text) is not None
 
@@ -80,6 +89,8 @@ class PatternGroup:
             for pattern in by_needle.get(needle, ()):
                 if id(pattern) not in seen:
                     seen.add(id(pattern))
+                    if pattern.required and not pattern.required <= present:
+                        continue
                     if pattern.regex.search(text):
                         return True
         return False
@@ -151,7 +162,9 @@ def compile_pattern(source: str, *, case_sensitive: bool = False) -> Pattern:
         raise RuleDefinitionError(f"pattern {source!r} nests too deeply") from exc
     _vet(tree, source)
     needles = frozenset(n.lower()[:MAX_NEEDLE] for n in _needles(tree))
-    return Pattern(source, regex, needles, _all_need_non_ascii(tree))
+    runs = _runs(tree.alternatives[0]) if len(tree.alternatives) == 1 else ()
+    required = frozenset(run.lower()[:MAX_NEEDLE] for run in runs) - needles
+    return Pattern(source, regex, needles, _all_need_non_ascii(tree), required)
 
 
 def _vet(tree: Group, source: str) -> None:
@@ -226,6 +239,20 @@ def _needles(group: Group) -> tuple[str, ...]:
     return ()
 
 
+def _runs(items: tuple[Node, ...]) -> tuple[str, ...]:
+    """The runs of at least 3 literal characters in a sequence (each in every match)."""
+    runs: list[str] = []
+    run: list[str] = []
+    for item in [*items, None]:
+        if isinstance(item, Literal) and _foldable(item.char):
+            run.append(item.char)
+            continue
+        if len(run) >= 3:
+            runs.append("".join(run))
+        run = []
+    return tuple(runs)
+
+
 def _sequence_needles(items: tuple[Node, ...]) -> tuple[str, ...]:
     best: tuple[str, ...] = ()
     run: list[str] = []
@@ -272,8 +299,16 @@ def _foldable(char: str) -> bool:
 
 
 def _better(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
+    """The more selective of two necessary needle sets: one whose every needle holds a digit or
+    a sign (an error code, a file suffix, a quoted key) over plain words that most error texts
+    share ("error", "exit", "missing"), then the longer shortest needle."""
     if not b:
         return a
     if not a:
         return b
-    return b if min(map(len, b)) > min(map(len, a)) else a
+    return b if _selectivity(b) > _selectivity(a) else a
+
+
+def _selectivity(needles: tuple[str, ...]) -> tuple[bool, int]:
+    marked = all(any(not (c.isalpha() or c == " ") for c in n) for n in needles)
+    return marked, min(map(len, needles))

@@ -146,7 +146,7 @@ class RuleSet:
             for rule in rules
             for grp in (rule.message, rule.message_and, rule.text, rule.traceback, rule.unless)
             for pattern in grp.patterns
-            for needle in pattern.needles
+            for needle in pattern.vocabulary
         }
         return cls(rules, errors, sets, Vocabulary(needles), RuleIndex(rules))
 

@@ -45,7 +45,7 @@ def test_every_default_pattern_passes_the_vetting() -> None:
 @given(st.sampled_from(DEFAULT_PATTERNS), st.text(ALPHABET, max_size=80))
 def test_the_prefilter_never_hides_a_match(source: str, text: str) -> None:
     pattern = compile_pattern(source)
-    present = Vocabulary(set(pattern.needles)).present(fold(text))
+    present = Vocabulary(set(pattern.vocabulary)).present(fold(text))
     assert pattern.search(text, present) == (pattern.regex.search(text) is not None)
 
 
@@ -61,7 +61,7 @@ def test_the_vocabulary_finds_exactly_the_needles_present(needles: set[str], tex
 def test_matching_ignores_case_including_special_unicode_folds(source: str) -> None:
     pattern = compile_pattern(source)
     for text in ("CUDA OUT OF MEMORY", "Xid 79", "KİLLED", "\u212aılled"):
-        present = Vocabulary(set(pattern.needles)).present(fold(text))
+        present = Vocabulary(set(pattern.vocabulary)).present(fold(text))
         assert pattern.search(text, present) == bool(re.search(source, text, re.IGNORECASE))
 
 
@@ -75,6 +75,8 @@ def test_matching_ignores_case_including_special_unicode_folds(source: str) -> N
         ("(?:refused|reset) by peer", {" by peer"}),
         ("积极拒绝", {"积极拒绝"}),
         ("x\\d+ (?:alpha|be)", set()),
+        ("error\\s*1455\\b", {"1455"}),  # a code over a word every error text holds
+        ("keyerror: ?'prompt_id'", {"'prompt_id'"}),
     ],
 )
 def test_needles_are_literals_every_match_contains(source: str, needles: set[str]) -> None:
@@ -99,7 +101,7 @@ def test_a_group_finds_a_match_exactly_when_one_of_its_patterns_does(
 ) -> None:
     patterns = tuple(compile_pattern(s) for s in sources)
     grp = group(patterns)
-    present = Vocabulary(set().union(*(p.needles for p in patterns))).present(fold(text))
+    present = Vocabulary(set().union(*(p.vocabulary for p in patterns))).present(fold(text))
     assert grp.search(text, present) == any(p.regex.search(text) for p in patterns)
 
 
@@ -132,5 +134,29 @@ NON_ASCII_SOURCES = ["файл подкачки", "(?:нет|no) места", "\
 )
 def test_patterns_needing_non_ascii_are_still_found_exactly(sources: list[str], text: str) -> None:
     patterns = tuple(compile_pattern(s) for s in dict.fromkeys(sources))
-    present = Vocabulary(set().union(*(p.needles for p in patterns))).present(fold(text))
+    present = Vocabulary(set().union(*(p.vocabulary for p in patterns))).present(fold(text))
     assert group(patterns).search(text, present) == any(p.regex.search(text) for p in patterns)
+
+
+@pytest.mark.parametrize(
+    ("source", "required", "text"),
+    [
+        ("error\\s*1455\\b", {"error"}, "OSError 1455"),
+        ("outputs? (?:is|are) empty", {" empty"}, "outputs are empty"),
+        (
+            "takes \\d+ positional arguments? but",
+            {"takes ", " but"},
+            "takes 2 positional argument but",
+        ),
+        ("(?:cuda|hip) out of memory", set(), "CUDA out of memory"),
+        ("abc|wxyz", set(), "abc"),  # alternatives: each needs only its own
+    ],
+)
+def test_every_literal_run_of_a_plain_sequence_is_required(
+    source: str, required: set[str], text: str
+) -> None:
+    pattern = compile_pattern(source)
+    assert pattern.required == frozenset(required)
+    present = Vocabulary(set(pattern.vocabulary)).present(fold(text))
+    assert pattern.search(text, present)
+    assert pattern.search(text, present - pattern.required) is not bool(required)
