@@ -20,6 +20,7 @@ INDEXED: Final = (
     "value_kind",
 )
 """Facts attributes a rule can be filed under (its first, most selective condition)."""
+_SCALARS: Final = tuple(attr for attr in INDEXED if attr != "exception_types")
 
 
 class RuleIndex:
@@ -35,42 +36,46 @@ class RuleIndex:
 
     def __init__(self, rules: Sequence[Rule]) -> None:
         self.rules = tuple(rules)
-        self._always: list[int] = []
-        self._unless_ascii: list[int] = []
-        self._by_value: dict[tuple[str, Any], list[int]] = defaultdict(list)
-        self._by_needle: dict[str, list[int]] = defaultdict(list)
+        self._always = 0
+        self._unless_ascii = 0
+        self._by_value: dict[tuple[str, Any], int] = defaultdict(int)
+        self._by_needle: dict[str, int] = defaultdict(int)
         for position, rule in enumerate(self.rules):
-            self._file(position, rule)
+            self._file(1 << position, rule)
+        self._by_value = dict(self._by_value)
+        self._by_needle = dict(self._by_needle)
 
-    def _file(self, position: int, rule: Rule) -> None:
+    def _file(self, bit: int, rule: Rule) -> None:
+        """Sets the rule's bit (1 << its position) under what it is filed by."""
         for attr, _kind, allowed in rule.where.checks:
             if attr in INDEXED:
                 for value in allowed:
-                    self._by_value[(attr, value)].append(position)
+                    self._by_value[(attr, value)] |= bit
                 return
         gate = rule.gate if rule.gate is not None else rule.ascii_gate
         if gate is None:
-            self._always.append(position)
+            self._always |= bit
             return
         for needle in gate:
-            self._by_needle[needle].append(position)
+            self._by_needle[needle] |= bit
         if rule.gate is None:
-            self._unless_ascii.append(position)
+            self._unless_ascii |= bit
 
     def candidates(self, f: Facts) -> list[Rule]:
-        """The rules that may match `f`, in rule order."""
-        found = set(self._always)
-        if not f.ascii:
-            found.update(self._unless_ascii)
-        by_value, by_needle = self._by_value, self._by_needle
-        for attr in INDEXED:
-            value = getattr(f, attr)
-            if attr == "exception_types":
-                for name in value:
-                    found.update(by_value.get((attr, name), ()))
-            else:
-                found.update(by_value.get((attr, value), ()))
+        """The rules that may match `f`, in rule order (the set bits of a mask, lowest first)."""
+        mask = self._always if f.ascii else self._always | self._unless_ascii
+        by_value = self._by_value.get
+        for attr in _SCALARS:
+            mask |= by_value((attr, getattr(f, attr)), 0)
+        for name in f.exception_types:
+            mask |= by_value(("exception_types", name), 0)
+        by_needle = self._by_needle.get
         for needle in f.needles:
-            found.update(by_needle.get(needle, ()))
+            mask |= by_needle(needle, 0)
         rules = self.rules
-        return [rules[i] for i in sorted(found)]
+        found = []
+        while mask:
+            lowest = mask & -mask
+            found.append(rules[lowest.bit_length() - 1])
+            mask ^= lowest
+        return found
