@@ -8,6 +8,7 @@ from typing import Any, Final
 from classifier.evidence import Evidence
 from classifier.facts import MODEL_EXT, is_model_input
 from classifier.nodeerrors import NodeErrorView
+from classifier.patterns import fold
 from contracts.taxonomy import FailureClass
 
 _NUM: Final = r"(\d{1,20}(?:\.\d{1,12})?)\s{0,2}(bytes|[kmgtp]i?b)\b"
@@ -120,10 +121,16 @@ def to_bytes(number: str, unit: str) -> int:
 
 
 def _device(text: str, cls: FailureClass) -> str:
-    if cls == FailureClass.HOST_OOM or (_CPU.search(text) and "gpu" not in text.lower()):
+    if cls == FailureClass.HOST_OOM:
         return "CPU"
-    if _MPS.search(text):
+    folded = fold(text)  # each regex runs only when a literal it needs is there
+    cpu = "cpu" in folded or "for an array" in folded
+    if cpu and _CPU.search(text) and "gpu" not in text.lower():
+        return "CPU"
+    if ("mps" in folded or "metal" in folded) and _MPS.search(text):
         return "MPS"
+    if not ("gpu" in folded or "device" in folded or "cuda" in folded):
+        return ""
     match = _GPU_INDEX.search(text)
     return f"GPU {int(match.group(1))}" if match else ""
 

@@ -161,10 +161,10 @@ def _clean_hint(hint: str) -> str:
 
 
 def _slots(f: Mapping[str, Any]) -> dict[str, str]:
-    node_type = sanitize(f.get("node_type"))
-    model = sanitize(f.get("model_name"))
-    node_class = sanitize(f.get("node_class"))
-    module = sanitize(f.get("module"))
+    node_type = _clean(f, "node_type")
+    model = _clean(f, "model_name")
+    node_class = _clean(f, "node_class")
+    module = _clean(f, "module")
     status = f.get("http_status")
     return {
         "at": f" in node {node_type}" if node_type else "",
@@ -172,8 +172,14 @@ def _slots(f: Mapping[str, Any]) -> dict[str, str]:
         "node": f": {node_class}" if node_class else "",
         "module": f": {module}" if module else "",
         "status": f" (HTTP {int(status)})" if isinstance(status, int) else "",
-        "param": _param(f),
+        "param": _param(f) if "input_name" in f else "",
     }
+
+
+def _clean(f: Mapping[str, Any], key: str) -> str:
+    """The feature sanitised; "" when absent or empty (what `sanitize` gives them)."""
+    value = f.get(key)
+    return sanitize(value) if value else ""
 
 
 def _param(f: Mapping[str, Any]) -> str:

@@ -14,11 +14,13 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from classifier import features
 from classifier.engine import _decide
 from classifier.evidence import _inferred_type, normalize
 from classifier.facts import Facts, evidence_facts
 from classifier.patterns import PatternGroup
 from classifier.rules import Rule, RuleSet, default_rules
+from contracts.taxonomy import FailureClass
 
 RULES = default_rules()
 GROUPS = ("message", "message_and", "text", "traceback", "unless")
@@ -99,3 +101,24 @@ LINES = st.lists(
 def test_the_inferred_type_is_the_last_line_type_the_multiline_regex_finds(message: str) -> None:
     matches = [m.group(1) for m in _OLD_INFERRED.finditer(message)]
     assert _inferred_type(message) == (matches[-1] if matches else "")
+
+
+def _old_device(text: str, cls: FailureClass) -> str:
+    if cls == FailureClass.HOST_OOM or (features._CPU.search(text) and "gpu" not in text.lower()):
+        return "CPU"
+    if features._MPS.search(text):
+        return "MPS"
+    match = features._GPU_INDEX.search(text)
+    return f"GPU {int(match.group(1))}" if match else ""
+
+
+DEVICE_WORDS = st.sampled_from(
+    ["cpu", "CPU", "C\u0420U", "for an array", "DefaultCPUAllocator", "mps", "MP\u017f", "metal"]
+    + ["GPU 1", "gpu", "device 0", "DEVİCE 3", "cuda:1", "CUDA 12", "  ", "\n", "x", "7"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(DEVICE_WORDS, max_size=6).map(" ".join), st.sampled_from(list(FailureClass)))
+def test_the_device_gates_never_change_the_device_found(text: str, cls: FailureClass) -> None:
+    assert features._device(text, cls) == _old_device(text, cls)
