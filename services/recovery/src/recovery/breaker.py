@@ -8,6 +8,12 @@
     HALF_OPEN ──the probe fails──▶ OPEN again, for twice as long (capped)
     any ──quarantine──▶ OPEN
 
+Fleet-aware (Envoy's outlier detection): a breaker opens on its rate only when its backend
+is an *outlier*, its failure rate at least ``outlier_margin`` above the rest of the fleet's
+over the same window, and only while fewer than ``max_ejected_fraction`` of the fleet
+(at least one backend) is already out. When every backend fails alike, the failures are
+the jobs', not the backends': taking backends out would only turn them into aborts.
+
 Attribution is honest: a crash counts once against its backend, not once per prompt it
 lost (crash-kind failures within ``incident_s`` of one already counted are the same
 incident); a stall counts only when another job stalled there too within
@@ -21,6 +27,7 @@ is always an argument.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Final
 
@@ -77,6 +84,50 @@ class BreakerConfig:
     quarantine_s: float = 10.0
     incident_s: float = 30.0
     stall_window_s: float = 300.0
+    outlier_margin: float = 0.25
+    max_ejected_fraction: float = 0.34
+
+
+@dataclass(frozen=True, slots=True)
+class Fleet:
+    """The rest of the fleet when one backend's breaker would open on its rate.
+
+    Attributes:
+        size: backends known, this one included.
+        ejected: other backends out now (breaker open, quarantines included).
+        calls: the other backends' calls in their windows.
+        failed: how many of those failed.
+    """
+
+    size: int = 1
+    ejected: int = 0
+    calls: int = 0
+    failed: int = 0
+
+
+def may_eject(rate: float, fleet: Fleet, config: BreakerConfig) -> bool:
+    """Whether a backend failing at `rate` may be taken out of `fleet`: it is an outlier
+    (the others fail markedly less, or have no calls to compare with) and the share of
+    the fleet already out leaves room for one more."""
+    room = max(1, int(fleet.size * config.max_ejected_fraction))
+    if fleet.ejected + 1 > room:
+        return False
+    others = fleet.failed / fleet.calls if fleet.calls else 0.0
+    return rate - others >= config.outlier_margin
+
+
+def fleet_of(
+    breakers: Iterable[Breaker], backend_id: str, at: float, config: BreakerConfig
+) -> Fleet:
+    """The fleet as seen from `backend_id` at `at` (every other breaker, ticked)."""
+    others = [tick(b, at, config) for b in breakers if b.backend_id != backend_id]
+    recent = [c for b in others for c in b.calls if at - c[1] < config.window_s]
+    return Fleet(
+        size=len(others) + 1,
+        ejected=sum(1 for b in others if b.state is BreakerState.OPEN),
+        calls=len(recent),
+        failed=sum(1 for _, _, outcome in recent if outcome != OK),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,8 +180,12 @@ def record_failure(
     failure_class: FailureClass | None = None,
     job_id: str = "",
     dispatched_at: float | None = None,
+    fleet: Fleet | None = None,
 ) -> Breaker:
     """Count one backend-attributable failure (once per incident, stalls corroborated).
+
+    With `fleet`, the rate opens the breaker only where `may_eject` allows; without it the
+    backend is judged alone.
 
     While half-open only the probe's failure counts: a prompt dispatched before the breaker
     let a probe through (`dispatched_at` earlier than `open_until`, e.g. one a crash lost
@@ -160,7 +215,12 @@ def record_failure(
         )
     calls = _window((*current.calls, (event_id, at, CRASH if crash else FAIL)), at, config)
     failed = sum(1 for _, _, outcome in calls if outcome != OK)
-    if len(calls) >= config.min_calls and failed >= config.failure_rate * len(calls):
+    rate = failed / len(calls)
+    if (
+        len(calls) >= config.min_calls
+        and rate >= config.failure_rate
+        and (fleet is None or may_eject(rate, fleet, config))
+    ):
         why = reason or "failures"
         return _open(current, event_id, at, config, f"{why}: {failed}/{len(calls)} calls failed", 0)
     return replace(current, calls=calls)

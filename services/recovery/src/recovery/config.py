@@ -55,6 +55,15 @@ class BreakerSettings(BaseModel):
     stall_window_s: float = Field(
         300.0, ge=0, description="A stall counts when another job stalled there within this"
     )
+    outlier_margin: float = Field(
+        0.25,
+        ge=0,
+        le=1,
+        description="The rate opens it only this far above the rest of the fleet's rate",
+    )
+    max_ejected_fraction: float = Field(
+        0.34, gt=0, le=1, description="Share of the fleet breakers may hold out (at least one)"
+    )
     tick_s: float = Field(5.0, gt=0, description="How often open breakers are checked")
 
 

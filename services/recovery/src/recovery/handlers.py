@@ -238,10 +238,11 @@ class Handlers:
             return
         cls = failure.failure_class
         sent = dispatched.timestamp() if dispatched is not None else None
+        fleet = self.deps.backends.fleet(failure.backend_id, at)
         await self._change_breaker(
             failure.backend_id,
             lambda b: breakers.record_failure(
-                b, failure.event_id, at, config, cls.value, cls, failure.job_id, sent
+                b, failure.event_id, at, config, cls.value, cls, failure.job_id, sent, fleet
             ),
         )
 

@@ -88,6 +88,12 @@ class BackendRegistry:
             half_open_at,
         )
 
+    def fleet(self, backend_id: str, at: float) -> breakers.Fleet:
+        """The rest of the fleet as seen from `backend_id` (for the outlier rule)."""
+        ids = set(self.inventories) | set(self.health) | set(self.breakers) | {backend_id}
+        known = [self.breaker(other) for other in sorted(ids)]
+        return breakers.fleet_of(known, backend_id, at, self.config)
+
     def breaker(self, backend_id: str) -> Breaker:
         """The breaker of `backend_id` as last seen (closed when never written)."""
         return self.breakers.get(backend_id) or Breaker(backend_id)
