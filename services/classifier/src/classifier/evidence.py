@@ -59,14 +59,15 @@ def normalize(raw: FailureEvidence | Mapping[str, Any] | Any) -> Evidence:
     get = _getter(raw)
     surface = clip(get("surface"), 40).strip().lower()
     message = clip(get("message"), MAX_TEXT)
-    body = clip(get("body"), MAX_TEXT)
-    declared = clip(get("exception_type"), MAX_FIELD).strip()
-    trusted = declared if _CLASS_PATH.fullmatch(declared) else ""
-    parsed_body = _parse_body(get("body"), surface)
+    raw_body = get("body")
+    body = "" if raw_body is None else clip(raw_body, MAX_TEXT)
+    declared = _short(get("exception_type"), MAX_FIELD)
+    trusted = declared if declared and _CLASS_PATH.fullmatch(declared) else ""
+    parsed_body = _parse_body(raw_body, surface)
     node_errors = from_structured(get("node_errors")) or from_body(parsed_body)
     if not node_errors and (surface != "execution_error" or not trusted):
         node_errors = from_text(f"{message}\n{body}", surface)
-    node_type = clip(get("node_type"), MAX_FIELD).strip() or _executing_node(message)
+    node_type = _short(get("node_type"), MAX_FIELD) or _executing_node(message)
     return Evidence(
         surface=surface,
         message=message,
@@ -74,19 +75,24 @@ def normalize(raw: FailureEvidence | Mapping[str, Any] | Any) -> Evidence:
         traceback=_frames(get("traceback")),
         exception_type=trusted,
         inferred_type="" if trusted else _inferred_type(message),
-        node_id=clip(get("node_id"), MAX_FIELD).strip(),
+        node_id=_short(get("node_id"), MAX_FIELD),
         node_type=node_type,
-        validation_type=clip(get("validation_type"), MAX_FIELD).strip()
+        validation_type=_short(get("validation_type"), MAX_FIELD)
         or _body_error(parsed_body, "type"),
-        http_status=_status(get("http_status")),
-        observation=clip(get("observation"), 40).strip().lower(),
+        http_status=None if (status := get("http_status")) is None else _status(status),
+        observation=_short(get("observation"), 40).lower(),
         interrupted_by_us=get("interrupted_by_us") is True,
-        comfyui_version=clip(get("comfyui_version"), 40).strip(),
-        device_type=clip(get("device_type"), 40).strip(),
+        comfyui_version=_short(get("comfyui_version"), 40),
+        device_type=_short(get("device_type"), 40),
         node_errors=node_errors,
-        missing_class=_missing_class(parsed_body),
+        missing_class=_missing_class(parsed_body) if parsed_body else "",
         current_inputs=_inputs(get("current_inputs")),
     )
+
+
+def _short(value: Any, limit: int) -> str:
+    """A short field, clipped and stripped ("" for None without more work)."""
+    return "" if value is None else clip(value, limit).strip()
 
 
 def clip(value: Any, limit: int) -> str:

@@ -32,7 +32,7 @@ class RuleIndex:
     semantics are kept while most rules are skipped.
     """
 
-    __slots__ = ("_always", "_by_needle", "_by_value", "_unless_ascii", "rules")
+    __slots__ = ("_always", "_by_needle", "_by_value", "_filed", "_unless_ascii", "rules")
 
     def __init__(self, rules: Sequence[Rule]) -> None:
         self.rules = tuple(rules)
@@ -44,6 +44,7 @@ class RuleIndex:
             self._file(1 << position, rule)
         self._by_value = dict(self._by_value)
         self._by_needle = dict(self._by_needle)
+        self._filed = frozenset(self._by_needle)
 
     def _file(self, bit: int, rule: Rule) -> None:
         """Sets the rule's bit (1 << its position) under what it is filed by."""
@@ -69,9 +70,9 @@ class RuleIndex:
             mask |= by_value((attr, getattr(f, attr)), 0)
         for name in f.exception_types:
             mask |= by_value(("exception_types", name), 0)
-        by_needle = self._by_needle.get
-        for needle in f.needles:
-            mask |= by_needle(needle, 0)
+        by_needle = self._by_needle.__getitem__
+        for needle in f.needles & self._filed:  # many needles only serve patterns
+            mask |= by_needle(needle)
         rules = self.rules
         found = []
         while mask:
