@@ -64,7 +64,9 @@ class Settings(BaseSettings):
         "", description="restart_hook=kubernetes: label selector template (when no pod name)"
     )
     restart_cooldown_s: float = Field(
-        300.0, description="At most one restart of a backend per this many seconds"
+        30.0,
+        description="At most one restart of a backend per this many seconds (requests from "
+        "before its last restart are never acted on)",
     )
     restart_max_age_s: float = Field(
         600.0, description="Restart requests older than this are not acted on (stale)"

@@ -36,7 +36,10 @@ KV_KIND: Final = "restart"
 
 @dataclass
 class RestartGate:
-    """Which restart requests to act on: not stale, and not one backend twice in a cooldown.
+    """Which restart requests to act on: not stale, not asked before the backend's last
+    restart (the same incident, reported by several jobs), and not one backend twice within
+    a short cooldown (a restart loop). A backend that wedges again after a restart is a new
+    incident and is restarted again.
 
     Times are wall-clock seconds (a request's time is its event's ``occurred_at``).
     """
@@ -50,7 +53,11 @@ class RestartGate:
         if now - requested_at > self.max_age_s:
             return f"the request is {now - requested_at:.0f}s old (stale)"
         previous = self.last.get(backend_id)
-        if previous is not None and now - previous < self.cooldown_s:
+        if previous is None:
+            return None
+        if requested_at <= previous:
+            return f"asked before the restart {now - previous:.0f}s ago (that incident is handled)"
+        if now - previous < self.cooldown_s:
             return f"restarted {now - previous:.0f}s ago (cooldown {self.cooldown_s:.0f}s)"
         return None
 

@@ -49,6 +49,14 @@ def test_a_stale_request_or_one_within_the_cooldown_is_not_acted_on() -> None:
     assert gate.refusal("b0", NOW + 300, NOW + 300) is None
 
 
+def test_a_request_from_before_the_last_restart_is_the_same_incident() -> None:
+    gate = RestartGate(cooldown_s=30, max_age_s=600)
+    gate.acted("b0", NOW)
+    late = gate.refusal("b0", NOW - 1, NOW + 60)  # another job's report of the same wedge
+    assert late is not None and "handled" in late
+    assert gate.refusal("b0", NOW + 45, NOW + 60) is None  # wedged again after the restart
+
+
 async def test_the_command_hook_runs_a_shell_command_with_the_backend_in_its_env(
     tmp_path: Path,
 ) -> None:
