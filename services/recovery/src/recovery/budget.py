@@ -2,15 +2,36 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from contracts.taxonomy import FailureClass, Strategy
 from recovery.job_state import ELSEWHERE, JobState
+
+COLLATERAL: Final = frozenset(
+    {FailureClass.INTERRUPTED, FailureClass.BACKEND_UNREACHABLE, FailureClass.BACKEND_WEDGED}
+)
+"""Classes a backend's crash, restart or wedge gives every prompt it held: the backend's
+fault, not the job's. The first such loss costs the job an attempt; later ones do not (the
+per-class limits of the policy still bound them, so a job that crashes every backend ends)."""
 
 
 def attempts_used(state: JobState, failure_attempt: int = 0) -> int:
     """Dispatches made (or decided) in the current budget epoch; attempts that never
-    reached a backend (none could take them) are not counted."""
+    reached a backend (none could take them) are not counted, nor any loss to a backend
+    incident past the first."""
     latest = max(state.attempt, state.planned_attempt, failure_attempt)
-    return latest - state.budget_base - state.idle_attempts
+    return latest - state.budget_base - state.idle_attempts - _free_collateral(state)
+
+
+def _free_collateral(state: JobState) -> int:
+    lost = {
+        record.attempt
+        for record in state.failures.values()
+        if record.failure_class in COLLATERAL
+        and not record.idle
+        and record.attempt > state.budget_base
+    }
+    return max(0, len(lost) - 1)
 
 
 def next_attempt(state: JobState, failure_attempt: int = 0) -> int:

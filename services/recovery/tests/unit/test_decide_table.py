@@ -87,7 +87,9 @@ def first(cls: FailureClass, policy: RecoveryPolicy | None = None) -> tuple[JobS
     return state, decide(state, failure, policy or RecoveryPolicy(), FARM, T0, rng())
 
 
-def again(state: JobState, decision: Decision, cls: FailureClass) -> tuple[JobState, Decision]:
+def again(
+    state: JobState, decision: Decision, cls: FailureClass, policy: RecoveryPolicy | None = None
+) -> tuple[JobState, Decision]:
     """Apply `decision`, dispatch its attempt where it said, and fail it with `cls`."""
     dispatch = decision.actions[-1]
     assert isinstance(dispatch, Dispatch)
@@ -101,7 +103,8 @@ def again(state: JobState, decision: Decision, cls: FailureClass) -> tuple[JobSt
         failure,
         state=state,
     )
-    return state, decide(state, failure, RecoveryPolicy(), FARM, T0 + timedelta(seconds=n), rng(n))
+    later = T0 + timedelta(seconds=n)
+    return state, decide(state, failure, policy or RecoveryPolicy(), FARM, later, rng(n))
 
 
 def test_every_class_has_a_row() -> None:
@@ -297,3 +300,24 @@ def test_a_second_failure_of_an_attempt_already_answered_is_stale() -> None:
     after = fold(decision.to_event("t"), state=state)
     other_part = classified(C.BACKEND_ERROR, event_id="second-part")
     assert not needs_decision(fold(other_part, state=after), other_part)
+
+
+def test_losses_to_backend_incidents_past_the_first_cost_no_attempt() -> None:
+    """A crash or restart loses the prompts a backend held: the backend's fault. With two
+    attempts allowed, a job that lost its first attempt to a crash and its second to a
+    restart elsewhere still gets its third dispatch; an ordinary failure after that is
+    charged again and ends it."""
+    policy = RecoveryPolicy(max_attempts=2)
+    state, one = first(C.INTERRUPTED, policy)
+    assert not one.terminal
+    state, two = again(state, one, C.INTERRUPTED, policy)
+    assert not two.terminal, two.reason
+    state, three = again(state, two, C.EXTERNAL_SERVICE_ERROR, policy)
+    assert three.terminal and "2 attempts" in three.reason
+
+
+def test_collateral_losses_are_still_bounded_by_their_class_limit() -> None:
+    policy = RecoveryPolicy(max_attempts=2, per_class_limits={"INTERRUPTED": 1})
+    state, one = first(C.INTERRUPTED, policy)
+    _, two = again(state, one, C.INTERRUPTED, policy)
+    assert two.terminal and "limit" in two.reason

@@ -170,29 +170,30 @@ def test_the_recorded_policy_changes_nothing() -> None:
     assert report["differing_jobs"] == []
 
 
-def test_degradation_with_two_attempts_saves_one_job_and_ends_another_earlier() -> None:
+def test_degradation_with_two_attempts_saves_one_job_and_charges_no_second_outage() -> None:
     """oom-big: ABORT → REDUCE_PARAMS, saved; a second attempt is the policy's last, so
     attempts 1 → 2 and GPU 30 → 30 + 30 (its mean attempt). oom-batch: the split again,
-    then ABORT again (2 attempts used): unchanged. unreachable: RETRY again, then ABORT
-    at the second failure (2 attempts used) where it retried: attempt 3 [40 s] never runs.
-    Totals: attempts 6 → 2 + 2 + 2 = 6; GPU 110 → 60 + 30 + 10 = 100."""
+    then ABORT again (2 attempts used): unchanged. unreachable: its second loss to an
+    unreachable backend costs no attempt (only the first does), so with max_attempts=2 it
+    still RETRYs as recorded: unchanged (3 attempts, 50 s).
+    Totals: attempts 6 → 2 + 2 + 3 = 7; GPU 110 → 60 + 30 + 50 = 140."""
     report = replay_all(DEGRADE_2)
     assert report["jobs"] == {
         "replayed": 3,
-        "unchanged": 1,
+        "unchanged": 2,
         "changed": 0,
         "saved": 1,
-        "aborted_earlier": 1,
+        "aborted_earlier": 0,
         "skipped": 0,
     }
     assert report["decisions"]["compared"] == 5
-    assert report["decisions"]["changed"] == 2
+    assert report["decisions"]["changed"] == 1
     assert report["decisions"]["by_class"]["GPU_OOM"]["how"] == {"ABORT -> REDUCE_PARAMS": 1}
-    assert report["decisions"]["by_class"]["BACKEND_UNREACHABLE"]["how"] == {"RETRY -> ABORT": 1}
-    assert report["attempts"] == {"recorded": 6, "replayed": [6, 6]}
-    assert report["gpu_seconds"] == {"recorded": 110.0, "replayed": [100.0, 100.0]}
+    assert report["decisions"]["by_class"]["BACKEND_UNREACHABLE"]["changed"] == 0
+    assert report["attempts"] == {"recorded": 6, "replayed": [7, 7]}
+    assert report["gpu_seconds"] == {"recorded": 110.0, "replayed": [140.0, 140.0]}
     verdicts = {j["job_id"]: j["verdict"] for j in report["differing_jobs"]}
-    assert verdicts == {"oom-big": "saved", "unreachable": "aborted_earlier"}
+    assert verdicts == {"oom-big": "saved"}
 
 
 def test_degradation_turns_two_aborts_into_reductions() -> None:
@@ -230,11 +231,12 @@ def test_recurrences_count_dispatches_until_the_policy_ends_the_job() -> None:
     """unreachable's first failure, recurring on every attempt: RETRY makes dispatch 2;
     recurrences at 2, 3, 4 make dispatches 3, 4, 5 (RETRY twice on the same backend, no
     other backend to reroute to, then the after-outage RETRY); at 5 all 5 attempts are
-    used: 4 dispatches. With max_attempts=3: dispatches 2 and 3, then the end: 2. The
-    saved OOM job: the reduction cannot be repeated (see above): 1."""
+    used: 4 dispatches. With max_attempts=3 the same 4: losses to an unreachable backend
+    past the first cost no attempt, so the class limit (4 recoveries) ends it, not the
+    attempts. The saved OOM job: the reduction cannot be repeated (see above): 1."""
     for job_id, failure_index, policy, expected in [
         ("unreachable", 3, RecoveryPolicy(), 4),
-        ("unreachable", 3, RecoveryPolicy(max_attempts=3), 2),
+        ("unreachable", 3, RecoveryPolicy(max_attempts=3), 4),
         ("oom-big", 3, RecoveryPolicy(allow_degradation=True, max_attempts=3), 1),
     ]:
         events = history()[job_id]
