@@ -335,5 +335,7 @@ def test_config_from_arguments() -> None:
     args = parser().parse_args(["campaign", "--jobs", "12", "--policies", "naive, ours"])
     config = config_from(args)
     assert config.jobs == 12 and config.policies == ("naive", "ours")
-    assert config.window_s == pytest.approx(1.8)
+    assert config.window_s == pytest.approx(6.0)  # 0.5 s per job
+    window = parser().parse_args(["campaign", "--arrival-window", "30"])
+    assert config_from(window).window_s == 30.0
     assert CampaignConfig().policies == ("none", "naive", "seed", "ours")
