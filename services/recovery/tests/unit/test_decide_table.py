@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import msgspec
 import pytest
 
+from classifier.messages import compose
 from contracts.job import FailureEvidence
 from contracts.policy import RecoveryPolicy
 from contracts.recovery import Abort, Dispatch, Interrupt, QuarantineBackend, UploadInput
@@ -14,6 +16,7 @@ from contracts.taxonomy import FailureClass, Strategy
 from recovery.decide import decide, needs_decision
 from recovery.decision import Decision
 from recovery.job_state import JobState
+from recovery.strategies.abort import AUTOMATIC
 from services.recovery.tests.builders import (
     T0,
     backend,
@@ -321,3 +324,24 @@ def test_collateral_losses_are_still_bounded_by_their_class_limit() -> None:
     state, one = first(C.INTERRUPTED, policy)
     _, two = again(state, one, C.INTERRUPTED, policy)
     assert two.terminal and "limit" in two.reason
+
+
+def test_an_abort_keeps_only_the_steps_a_person_takes() -> None:
+    """The classifier's steps narrate what recovery does next ("The job is resumed
+    automatically."); once the job ends they would be a false promise."""
+    policy = RecoveryPolicy(per_class_limits={"INTERRUPTED": 0, "BACKEND_UNREACHABLE": 0})
+    for cls in (C.INTERRUPTED, C.BACKEND_UNREACHABLE):
+        steps = ["The job is resumed automatically.", "Check that ComfyUI is running."]
+        failure = msgspec.structs.replace(classified(cls), actionable_steps=steps)
+        state = failed_state(failure, sd15())
+        decision = decide(state, failure, policy, FARM, T0, rng())
+        [end] = [a for a in decision.actions if isinstance(a, Abort)]
+        assert decision.terminal and end.actionable_steps == ["Check that ComfyUI is running."]
+
+
+@pytest.mark.parametrize("cls", list(C))
+def test_no_step_the_classifier_writes_survives_an_abort_as_a_promise(cls: FailureClass) -> None:
+    _, steps = compose(cls, {})
+    kept = [step for step in steps if not AUTOMATIC.search(step)]
+    promises = ("retried", "resumed", "automatically", "moves to", "uploaded again")
+    assert not [s for s in kept if any(p in s for p in promises)], kept

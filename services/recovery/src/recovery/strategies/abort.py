@@ -6,6 +6,7 @@ No text here carries a traceback, a host name or a backend file path (TAXONOMY.m
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Final
 
@@ -110,6 +111,14 @@ MESSAGES: Final[Mapping[FailureClass, tuple[str, tuple[str, ...]]]] = {
 }
 
 
+AUTOMATIC: Final = re.compile(
+    r"\b(?:is|are) (?:retried|resumed|uploaded again|interrupted)\b|\bautomatically\b"
+    r"|\bout of rotation\b|\bjob (?:moves|moved)\b|\bmay run on another backend\b",
+    re.IGNORECASE,
+)
+"""Steps that narrate what recovery does next (the classifier writes them for a job that
+goes on): an ended job promises nothing, so an abort keeps only the steps a person takes."""
+
 STILL_RUNNING = frozenset({_C.TIMEOUT, _C.STALLED, _C.BACKEND_WEDGED})
 """Classes whose prompt may still be queued or running on the backend when we give up."""
 
@@ -122,7 +131,8 @@ def abort(ctx: Context, reason: str, steps: tuple[str, ...] = ()) -> Decision:
     about = "; ".join(part for part in (explain.subject(ctx), explain.memory_gap(ctx)) if part)
     if about:
         message, reason = f"{message} ({about})", f"{reason} ({about})"
-    own_steps = tuple(ctx.failure.actionable_steps) or default_steps
+    human = tuple(step for step in ctx.failure.actionable_steps if not AUTOMATIC.search(step))
+    own_steps = human or default_steps
     if cls is _C.GPU_OOM and ctx.policy.allow_degradation:
         own_steps = tuple(s for s in own_steps if "degradation" not in s)
     # a prompt that may still be queued or running must not go on burning GPU time
