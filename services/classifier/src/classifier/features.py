@@ -70,6 +70,9 @@ _MODELS: Final = frozenset(
     (FailureClass.MODEL_MISSING, FailureClass.MODEL_CORRUPT, FailureClass.MODEL_INCOMPATIBLE)
 )
 
+AVAILABLE_SHOWN: Final = 10
+"""How many of the models a backend has are named in a MODEL_MISSING verdict."""
+
 
 def extract(cls: FailureClass, ev: Evidence, node: NodeErrorView | None) -> dict[str, Any]:
     """The features of a failure classified as `cls`; only what was found."""
@@ -166,6 +169,11 @@ def _node_model(node: NodeErrorView) -> dict[str, Any]:
     folder = _FOLDERS.get(node.input_name) or _folder_of_class(node.class_type)
     if folder and (is_model_input(node) or node.input_name in _FOLDERS):
         found["model_folder"] = folder
+    if node.options and is_model_input(node):
+        # what the backend does have (ComfyUI lists it in the 400 body): a user who typed
+        # the name wrong sees the right one; bounded, the list can hold thousands
+        found["available_models"] = list(node.options[:AVAILABLE_SHOWN])
+        found["available_count"] = len(node.options)
     return found
 
 

@@ -34,7 +34,9 @@ _MESSAGES: Final[dict[C, str]] = {
     C.TIMEOUT: "The job did not finish in time{at}.",
     C.STALLED: "The job stopped making progress{at}.",
     C.INTERRUPTED: "The job was interrupted on the backend without a request from its owner.",
-    C.MODEL_MISSING: "A model the workflow needs is not available on the backend{model}.",
+    C.MODEL_MISSING: (
+        "A model the workflow needs is not available on the backend{model}.{available}"
+    ),
     C.MODEL_CORRUPT: "A model file on the backend is damaged or incomplete{model}.",
     C.MODEL_INCOMPATIBLE: "A model does not fit the node or the models it is used with{at}{model}.",
     C.NODE_MISSING: "The workflow uses a node that is not installed on the backend{node}.",
@@ -173,7 +175,19 @@ def _slots(f: Mapping[str, Any]) -> dict[str, str]:
         "module": f": {module}" if module else "",
         "status": f" (HTTP {int(status)})" if isinstance(status, int) else "",
         "param": _param(f) if "input_name" in f else "",
+        "available": _available(f),
     }
+
+
+def _available(f: Mapping[str, Any]) -> str:
+    """ " It has: a, b (+N more)." from the models the backend listed ("" when none)."""
+    names = [sanitize(n) for n in f.get("available_models") or () if isinstance(n, str)]
+    names = [n for n in names if n]
+    if not names:
+        return ""
+    total = f.get("available_count")
+    more = total - len(names) if isinstance(total, int) and total > len(names) else 0
+    return f" It has: {', '.join(names)}" + (f" (+{more} more)." if more else ".")
 
 
 def _clean(f: Mapping[str, Any], key: str) -> str:

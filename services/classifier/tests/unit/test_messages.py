@@ -52,3 +52,14 @@ def test_invalid_parameter_message_names_input_node_and_bounds() -> None:
 def test_a_rule_hint_becomes_an_extra_step() -> None:
     _, steps = compose(C.PERMISSION_DENIED, {}, hint="Check the folder at /etc/secret/x now.")
     assert steps[-1] == "Check the folder at x now."
+
+
+def test_model_missing_names_what_the_backend_has() -> None:
+    names = [f"m{i}.safetensors" for i in range(10)]
+    features = {"model_name": "x.safetensors", "available_models": names, "available_count": 25}
+    message, _ = compose(C.MODEL_MISSING, features)
+    assert message.endswith("It has: " + ", ".join(names) + " (+15 more).")
+    few, _ = compose(C.MODEL_MISSING, {"available_models": ["a.ckpt"]})
+    assert few.endswith("It has: a.ckpt.")
+    none, _ = compose(C.MODEL_MISSING, {"model_name": "x.safetensors"})
+    assert none.endswith("on the backend: x.safetensors.")
