@@ -64,11 +64,16 @@ def step_uses(state: JobState, failure_class: FailureClass, strategy: Strategy) 
 
 
 def bad_backends(state: JobState) -> frozenset[str]:
-    """Backends this job must not go back to: they failed it with an "elsewhere" class."""
+    """Backends this job must not go back to: they failed it with an "elsewhere" class.
+
+    A backend incident (a wedge: the worker is restarted) bars no backend for the job: its
+    breaker, shared by every job, says when it takes work again."""
     return frozenset(
         record.backend_id
         for record in state.failures.values()
-        if record.backend_id is not None and record.retryability in ELSEWHERE
+        if record.backend_id is not None
+        and record.retryability in ELSEWHERE
+        and record.failure_class not in COLLATERAL
     )
 
 

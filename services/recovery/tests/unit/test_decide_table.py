@@ -13,6 +13,7 @@ from contracts.job import FailureEvidence
 from contracts.policy import RecoveryPolicy
 from contracts.recovery import Abort, Dispatch, Interrupt, QuarantineBackend, UploadInput
 from contracts.taxonomy import FailureClass, Strategy
+from recovery.budget import bad_backends
 from recovery.decide import decide, needs_decision
 from recovery.decision import Decision
 from recovery.job_state import JobState
@@ -345,3 +346,12 @@ def test_no_step_the_classifier_writes_survives_an_abort_as_a_promise(cls: Failu
     kept = [step for step in steps if not AUTOMATIC.search(step)]
     promises = ("retried", "resumed", "automatically", "moves to", "uploaded again")
     assert not [s for s in kept if any(p in s for p in promises)], kept
+
+
+def test_a_wedge_bars_no_backend_for_the_job_but_a_full_disk_does() -> None:
+    """A wedged worker is restarted and its breaker says when it takes work again; a full
+    disk or a faulty GPU stays with that backend for this job."""
+    wedged, _ = first(C.BACKEND_WEDGED)
+    assert bad_backends(wedged) == frozenset()
+    full, _ = first(C.DISK_FULL)
+    assert bad_backends(full) == {"gpu-a"}
