@@ -7,9 +7,8 @@ nor structlog (which the services and contracts use) may ever write there.
 from __future__ import annotations
 
 import logging
-import sys
 
-from contracts.runtime import configure_logging
+from contracts.runtime import StderrHandler, configure_logging
 
 
 def level_for(verbose: int) -> int:
@@ -22,5 +21,5 @@ def level_for(verbose: int) -> int:
 def configure(verbose: int = 0, *, name: str = "cli") -> None:
     """Send stdlib and structlog records to stderr at the level `verbose` asks for."""
     level = level_for(verbose)
-    logging.basicConfig(level=level, stream=sys.stderr, force=True)
+    logging.basicConfig(level=level, handlers=[StderrHandler()], force=True)
     configure_logging(name, logging.getLevelName(level))

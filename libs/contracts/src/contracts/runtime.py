@@ -31,6 +31,32 @@ class ServiceCrashedError(ContractsError):
 ReadyCheck = Callable[[], Awaitable[bool]]
 
 
+class LiveStderr:
+    """``sys.stderr`` as it is at each write, not as it was when logging was configured:
+    a redirection (pytest's capture, a CLI run in process) may replace and close the old one."""
+
+    def write(self, text: str) -> int:
+        """Write to the current stderr."""
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        """Flush the current stderr."""
+        sys.stderr.flush()
+
+
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stdlib handler that writes to the current ``sys.stderr`` (see `LiveStderr`)."""
+
+    @property
+    def stream(self) -> Any:
+        """The current stderr."""
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        del value  # always the current stderr
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
     """structlog once per process: JSON when stderr is not a TTY, console otherwise."""
     renderer: structlog.types.Processor = (
@@ -47,7 +73,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=LiveStderr()),  # type: ignore[arg-type]
     )
     structlog.contextvars.bind_contextvars(service=service)
 
