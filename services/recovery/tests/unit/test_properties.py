@@ -16,6 +16,7 @@ from contracts.policy import RecoveryPolicy
 from contracts.recovery import Dispatch
 from contracts.taxonomy import CLASS_INFO, FailureClass, Retryability, Strategy
 from recovery import breaker as br
+from recovery.budget import COLLATERAL
 from recovery.decide import decide
 from recovery.decision import Decision
 from recovery.graph import discover, int_at, requirements
@@ -182,10 +183,14 @@ def dispatches(decisions: list[Decision]) -> list[Dispatch]:
 @settings(max_examples=150, deadline=None)
 @given(scenarios(count=7))
 def test_every_job_ends_within_its_attempt_budget(s: Scenario) -> None:
+    """Within `max_attempts`, plus the losses to backend incidents past the first (the
+    backend's fault: charged once; their class limits bound them)."""
     decisions = run_job(s)
     assert decisions[-1].terminal
-    assert len(decisions) <= s.policy.max_attempts
-    assert all(d.attempt <= s.policy.max_attempts for d in dispatches(decisions))
+    lost = sum(1 for cls, _ in s.failures[: len(decisions)] if cls in COLLATERAL)
+    budget = s.policy.max_attempts + max(0, lost - 1)
+    assert len(decisions) <= budget
+    assert all(d.attempt <= budget for d in dispatches(decisions))
 
 
 @settings(max_examples=100, deadline=None)
