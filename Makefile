@@ -39,7 +39,7 @@ demo: install ## run a few jobs (some fail and recover) and print the outcomes
 campaign: install ## the seeded fault campaign: 200 jobs, 3 simulated backends, 4 policies, one table
 	$(BIN)/comfy-recovery campaign $(CAMPAIGN_ARGS)
 
-test: install ## everything except the slow chaos tests (about 10 minutes on 2 cores)
+test: install ## everything except the slow chaos tests (about 15 minutes on 2 cores)
 	$(PYTEST) -m "not slow" -q
 
 test-fast: install ## unit and contract tests only (no nats-server)
