@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import copy
 import json
 from collections.abc import AsyncIterator
@@ -19,7 +17,7 @@ from contracts import subjects as subj
 from contracts.codec import decode
 from contracts.job import JobSubmitted
 from contracts.readmodel import encode_view
-from submitter.app import run
+from services.submitter.tests.integration.apiserver import serving
 from submitter.config import Settings
 
 pytestmark = pytest.mark.integration
@@ -36,20 +34,8 @@ async def api(bus: Bus, bus_settings: BusSettings) -> AsyncIterator[httpx.AsyncC
         api_tokens=TOKEN,
         api_max_body_bytes=200_000,
     )
-    stop = asyncio.Event()
-    task = asyncio.create_task(run(settings, stop))
-    base = f"http://127.0.0.1:{port}"
-    async with httpx.AsyncClient(
-        base_url=base, timeout=10, headers={"Authorization": f"Bearer {TOKEN}"}
-    ) as client:
-        for _ in range(100):
-            with contextlib.suppress(httpx.TransportError):
-                await client.get("/v1/health")
-                break
-            await asyncio.sleep(0.05)
+    async with serving(settings, TOKEN, timeout=10) as client:
         yield client
-    stop.set()
-    await asyncio.wait_for(task, 15)
 
 
 async def stored_submission(bus: Bus, job_id: str) -> JobSubmitted:

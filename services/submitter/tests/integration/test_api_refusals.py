@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import copy
 from collections.abc import AsyncIterator
 
@@ -19,7 +17,7 @@ from contracts.codec import decode
 from contracts.job import Binding, JobSubmitted
 from contracts.readmodel import encode_view
 from contracts.workflow import submission_limit
-from submitter.app import run
+from services.submitter.tests.integration.apiserver import serving
 from submitter.config import Settings
 
 pytestmark = pytest.mark.integration
@@ -30,21 +28,8 @@ TOKEN = "s3cret-token"
 async def api(bus: Bus, bus_settings: BusSettings) -> AsyncIterator[httpx.AsyncClient]:
     port = free_port()
     settings = Settings(nats=bus_settings, comfyui_urls="", api_port=port, api_tokens=TOKEN)
-    stop = asyncio.Event()
-    task = asyncio.create_task(run(settings, stop))
-    async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{port}",
-        timeout=30,
-        headers={"Authorization": f"Bearer {TOKEN}"},
-    ) as client:
-        for _ in range(100):
-            with contextlib.suppress(httpx.TransportError):
-                await client.get("/v1/health")
-                break
-            await asyncio.sleep(0.05)
+    async with serving(settings, TOKEN, timeout=30) as client:
         yield client
-    stop.set()
-    await asyncio.wait_for(task, 15)
 
 
 async def put_view(bus: Bus, job_id: str, status: JobStatus) -> None:
