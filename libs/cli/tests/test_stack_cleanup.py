@@ -110,15 +110,7 @@ async def test_a_second_stack_on_the_same_data_is_refused(tmp_path: Path) -> Non
 def test_ctrl_c_during_up_stops_everything_it_started(tmp_path: Path) -> None:
     marker = f"CR_TEST_MARKER={uuid.uuid4()}"
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CR_")}
-    env.update(
-        CR_DATA_DIR=str(tmp_path),
-        CR_LOCAL_NATS_PORT=str(port),
-        CR_HEALTH_BASE_PORT=str(free_port()),
-        CR_SUBMITTER_API_PORT=str(free_port()),
-        CR_SIM_BACKENDS="1",
-        CR_TEST_MARKER=marker.partition("=")[2],
-    )
+    env = up_env(tmp_path, marker, port)
     up = subprocess.Popen([COMMAND, "up"], env=env, stderr=subprocess.PIPE, text=True)
     try:
         log = tmp_path / "nats" / "nats-server.log"
