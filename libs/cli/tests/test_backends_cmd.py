@@ -3,14 +3,9 @@ KV registry, written as the monitor and recovery write it (real nats-server)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 import msgspec
 import pytest
@@ -20,6 +15,7 @@ from contracts import Bus, BusSettings, utcnow
 from contracts import subjects as subj
 from contracts.backend import BackendHealth, BackendInventory
 from contracts.envelope import CONTROL_JOB_ID
+from libs.cli.tests.clirun import run_cli
 from recovery import breaker as breakers
 
 pytestmark = pytest.mark.integration
@@ -73,15 +69,7 @@ async def test_backends_show_health_queue_vram_and_why_a_breaker_is_open(
     text = render(rows)
     assert "why: GPU_FAULT" in text and "unreachable" in text and "1 of 3" in text
 
-    env = {**os.environ, "CR_NATS_URL": bus_settings.url}
-    out = await asyncio.to_thread(
-        subprocess.run,
-        [str(Path(sys.executable).with_name("comfy-recovery")), "backends", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    out = await run_cli(bus_settings.url, "backends", "--json")
     assert out.returncode == 0, out.stderr
     listed = json.loads(out.stdout)
     assert [r["id"] for r in listed] == ["gpu-a", "gpu-b", "gpu-c"]

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -15,6 +10,7 @@ from comfy_recovery.deadletters_cmd import read_dead_letters, render
 from contracts import Bus, BusSettings, FailureEvidence, JobFailed, utcnow
 from contracts import subjects as subj
 from contracts.codec import encode
+from libs.cli.tests.clirun import run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -46,15 +42,7 @@ async def test_dead_letters_are_listed_with_reason_consumer_and_job(
     assert second.event_type is None and second.subject == "job.failed.x"
     assert "max_deliver" in render([first, second])
 
-    env = {**os.environ, "CR_NATS_URL": bus_settings.url}
-    out = await asyncio.to_thread(
-        subprocess.run,
-        [str(Path(sys.executable).with_name("comfy-recovery")), "deadletters", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    out = await run_cli(bus_settings.url, "deadletters", "--json")
     assert out.returncode == 0, out.stderr
     rows = json.loads(out.stdout)
     assert [r["job_id"] for r in rows] == ["job-dl", None]
