@@ -3,8 +3,10 @@ through the real classifier and recovery services (in-process) on a real nats-se
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import copy
+import os
 import statistics
 import tempfile
 import time
@@ -15,7 +17,6 @@ from classifier.config import Settings as ClassifierSettings
 from comfy_recovery.demo import base_workflow
 from comfy_recovery.natsd import NatsServer
 from contracts import (
-    Bus,
     BusSettings,
     DispatchedPrompt,
     FailureEvidence,
@@ -28,11 +29,13 @@ from contracts import (
     utcnow,
 )
 from contracts import subjects as subj
+from cr_client import Bus
 from recovery.app import run as run_recovery
 from recovery.config import Settings as RecoverySettings
 
 RATE = 100.0
 N = 400
+CATCH_UP = (subj.DURABLE_CLASSIFIER, subj.DURABLE_RECOVERY)
 OOM = "CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 23.65 GiB total capacity; 20.1 GiB already allocated; 1.02 GiB free; 21.0 GiB reserved in total by PyTorch)"  # noqa: E501
 
 
@@ -68,7 +71,16 @@ def job_events(i: int) -> tuple[JobSubmitted, JobDispatched, JobFailed]:
     return submitted, dispatched, failed
 
 
-async def measure(url: str) -> list[float]:
+async def caught_up(bus: Bus) -> None:
+    """Wait until classifier and recovery have acked everything published so far."""
+    while True:
+        infos = [await bus.js.consumer_info(subj.EVENTS_STREAM, name) for name in CATCH_UP]
+        if all(i.num_pending == 0 and i.num_ack_pending == 0 for i in infos):
+            return
+        await asyncio.sleep(0.1)
+
+
+async def measure(url: str, rate: float = RATE, count: int = N) -> list[float]:
     bus_settings = BusSettings(url=url)
     bus = await Bus.connect(bus_settings)
     stop = asyncio.Event()
@@ -90,21 +102,21 @@ async def measure(url: str) -> list[float]:
             failed_id = f"{event.job_id}-f"
             if failed_id in sent:
                 latencies.append(time.perf_counter() - sent.pop(failed_id))
-                if len(latencies) == N:
+                if len(latencies) == count:
                     done.set()
 
     sub = await bus.nc.subscribe(subj.all_of(subj.RECOVERY_DECIDED), cb=on_decision)
-    batches = [job_events(i) for i in range(N)]
+    batches = [job_events(i) for i in range(count)]
     for submitted, dispatched, _ in batches:
         await bus.publish(submitted)
         await bus.publish(dispatched)
-    await asyncio.sleep(3)  # services up and caught up with the set-up events
+    await caught_up(bus)  # services up and done with the set-up events
     start = time.perf_counter()
     for i, (_, _, failed) in enumerate(batches):
-        await asyncio.sleep(max(0.0, start + i / RATE - time.perf_counter()))
+        await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
         sent[failed.event_id] = time.perf_counter()
         await bus.publish(failed)
-    await asyncio.wait_for(done.wait(), 120)
+    await asyncio.wait_for(done.wait(), 60 + 10 * count / rate)
     await sub.unsubscribe()
     stop.set()
     await asyncio.gather(*services)
@@ -113,19 +125,30 @@ async def measure(url: str) -> list[float]:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rate", type=float, default=RATE, help="failures per second")
+    parser.add_argument("--count", type=int, default=N, help="failures in the run")
+    args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         server = NatsServer(Path(tmp)).start()
         try:
-            latencies = asyncio.run(measure(server.url))
+            started = time.perf_counter()
+            latencies = asyncio.run(measure(server.url, args.rate, args.count))
         finally:
             server.stop()
     ms = sorted(x * 1000 for x in latencies)
     p99 = ms[int(len(ms) * 0.99) - 1]
     print(
-        f"decision latency job.failed → recovery.decided at {RATE:.0f} failures/s, "
+        f"decision latency job.failed → recovery.decided at {args.rate:.0f} failures/s, "
         f"{len(ms)} failures (classifier + recovery, real nats-server, sync always):"
     )
     print(f"  p50 {statistics.median(ms):7.1f} ms   p99 {p99:7.1f} ms   max {ms[-1]:7.1f} ms")
+    print(f"  (run took {time.perf_counter() - started:.1f} s; load average {load():.1f})")
+
+
+def load() -> float:
+    """The 1-minute load average: these figures move with it on a shared box."""
+    return os.getloadavg()[0]
 
 
 if __name__ == "__main__":

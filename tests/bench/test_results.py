@@ -1,0 +1,50 @@
+"""bench-results.json: every named figure read from the lines the benchmarks print."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.bench import results
+
+OUTPUTS: dict[str, str | None] = {
+    "bus": (
+        "  publish (acked)      raw     10000/s   ours      9300/s   ratio  0.93\n"
+        "  pull-consume + ack   raw     20000/s   ours     18000/s   ratio  0.90\n"
+    ),
+    "edge": "  overhead             p50    +12.5 ms   p95    +20.0 ms   ratio  1.10\n",
+    "classifier": (
+        "classifier in-process (distinct messages, memo off): 21,345 classifications/s per"
+        " CPU-second (median of 5 rounds)\n"
+    ),
+    "decisions-1000": "  p50     9.0 ms   p99    41.5 ms   max    60.0 ms\n",
+    "analytics": "ratio projector / raw     0.57\n",
+    "rebuild": "rebuild from nats-server, whole stream (replay + fold): 18.25 s\n",
+    "loop": None,
+}
+
+
+def test_every_printed_figure_is_read_and_the_rest_are_null_with_a_reason(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "bench-results.json"
+    results.write(path, OUTPUTS, tmp_path)
+    document = json.loads(path.read_text())
+    assert document["bus_publish_ratio"] == 0.93
+    assert document["bus_consume_ratio"] == 0.90
+    assert document["edge_overhead_p50_ms"] == 12.5
+    assert document["classifier_per_s"] == 21345
+    assert document["decision_p99_ms_at_1000_per_s"] == 41.5
+    assert document["projector_ratio"] == 0.57
+    assert document["rebuild_1m_events_s"] == 18.25
+    assert document["loop_jobs_per_s"] is None
+    assert "failed" in document["null_reasons"]["loop_jobs_per_s"]
+    assert "not run" in document["null_reasons"]["scale_out_ratio"]
+    assert set(results.FIGURES) <= set(document)
+    assert document["context"]["cpus"] >= 1
+
+
+def test_a_bench_that_printed_no_matching_line_gives_null_naming_the_pattern() -> None:
+    values, reasons = results.extract({"bus": "nothing here\n"})
+    assert values["bus_publish_ratio"] is None
+    assert "no line matching" in reasons["bus_publish_ratio"]
