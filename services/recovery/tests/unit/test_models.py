@@ -89,6 +89,14 @@ def test_two_files_with_the_same_spelling_are_ambiguous_and_not_picked() -> None
     assert respell("a.safetensors", ["x/a.safetensors"]) == "x/a.safetensors"
 
 
+def test_an_ambiguous_repair_aborts_naming_every_candidate() -> None:
+    decision = missing(inventory(with_checkpoints("gpu-a", f"x/{ASKED}", f"y/{ASKED}")))
+    abort = decision.actions[-1]
+    assert decision.terminal and isinstance(abort, Abort)
+    step = abort.actionable_steps[0]
+    assert f"x/{ASKED}" in step and f"y/{ASKED}" in step and ASKED in abort.reason
+
+
 def test_repair_respells_the_name_on_the_failing_backend() -> None:
     decision = missing(inventory(with_checkpoints("gpu-a", f"SD15/{ASKED}")))
     assert decision.strategy is Strategy.REPAIR_MODEL_NAME

@@ -13,7 +13,7 @@ from typing import Final
 from contracts.recovery import Abort, Action
 from contracts.taxonomy import FailureClass, Strategy
 from recovery.decision import Decision
-from recovery.strategies import explain
+from recovery.strategies import explain, models
 from recovery.strategies.context import Context
 from recovery.strategies.resume import interrupts
 
@@ -133,6 +133,8 @@ def abort(ctx: Context, reason: str, steps: tuple[str, ...] = ()) -> Decision:
         message, reason = f"{message} ({about})", f"{reason} ({about})"
     human = tuple(step for step in ctx.failure.actionable_steps if not AUTOMATIC.search(step))
     own_steps = human or default_steps
+    if cls is _C.MODEL_MISSING and (which := models.ambiguous(ctx)):
+        own_steps, reason = (*which, *own_steps), f"{reason}; {' '.join(which)}"
     if cls is _C.GPU_OOM and ctx.policy.allow_degradation:
         own_steps = tuple(s for s in own_steps if "degradation" not in s)
     # a prompt that may still be queued or running must not go on burning GPU time

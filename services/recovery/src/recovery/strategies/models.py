@@ -91,6 +91,23 @@ def wanted_models(ctx: Context) -> tuple[Wanted, ...]:
     return tuple(Wanted(r, m.folder or folder, m.name) for r, m in sorted(found.items()))
 
 
+def ambiguous(ctx: Context) -> tuple[str, ...]:
+    """For each wanted model the failing backend has under two or more spellings (so no
+    repair may pick one), a step naming them: only the user can say which file is meant."""
+    view = ctx.backend
+    if view is None:
+        return ()
+    steps = []
+    for model in wanted_models(ctx):
+        names = view.models_in(model.folder)
+        found = sorted(name for name in set(names) if same_file(model.name, name))
+        if model.name not in names and len(found) > 1:
+            steps.append(
+                f"Name one of the files the backend has for {model.name!r}: " + ", ".join(found)
+            )
+    return tuple(steps)
+
+
 def _plan(
     ctx: Context,
     strategies: tuple[Strategy, ...],
