@@ -43,6 +43,7 @@ class JobRun:
     message: str = ""
     fix_steps: list[str] = field(default_factory=list)
     completions: int = 0
+    trail: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,8 @@ class JobOutcome:
     time_to_recover_s: float | None
     fix_named: bool
     completions: int
+    message: str = ""
+    trail: tuple[str, ...] = ()
 
     @property
     def completed(self) -> bool:
@@ -104,6 +107,8 @@ def judge(
         time_to_recover_s=ttr,
         fix_named=run.status == ABORTED and bool(run.fix_steps),
         completions=run.completions,
+        message=run.message,
+        trail=tuple(run.trail),
     )
 
 

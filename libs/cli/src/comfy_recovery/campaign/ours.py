@@ -23,11 +23,13 @@ from comfy_recovery.campaign.metrics import ABORTED, COMPLETED, JobRun
 from comfy_recovery.campaign.mix import JobSpec
 from comfy_recovery.natsd import free_port
 from comfy_recovery.stack import SERVICES, Stack, StackConfig
-from contracts import BusSettings, JobClient, RecoveryPolicy
-from contracts.client import terminal_status
+from contracts import BusSettings, RecoveryPolicy
 from contracts.codec import AnyEvent
+from contracts.failure import FailureClassified
 from contracts.job import JobCompleted, JobFailed
 from contracts.recovery import Abort, RecoveryDecided
+from cr_client import JobClient
+from cr_client.client import terminal_status
 
 CAMPAIGN_ENV: Final = {
     "CR_MONITOR_HEALTH_INTERVAL_S": "1",
@@ -81,6 +83,7 @@ def job_run(index: int, submitted_at: float, events: list[AnyEvent]) -> JobRun:
         at = event.occurred_at.timestamp()
         if isinstance(event, JobFailed) and run.first_failure_at is None:
             run.first_failure_at = at
+        run.trail.extend(trail_entry(event, run.submitted_at))
         if isinstance(event, JobCompleted):
             run.completions += 1
             if run.status != COMPLETED:
@@ -92,6 +95,16 @@ def job_run(index: int, submitted_at: float, events: list[AnyEvent]) -> JobRun:
             run.message = abort.user_message or abort.reason
             run.fix_steps = list(abort.actionable_steps)
     return run
+
+
+def trail_entry(event: AnyEvent, submitted_at: float) -> list[str]:
+    """A failure's class or a decision's strategy, with its time since submission."""
+    at = f"{event.occurred_at.timestamp() - submitted_at:.1f}s"
+    if isinstance(event, FailureClassified):
+        return [f"{at} {event.failure_class}@{event.backend_id or '-'}"]
+    if isinstance(event, RecoveryDecided):
+        return [f"{at} {event.strategy}"]
+    return []
 
 
 def campaign_env(extra: dict[str, str]) -> dict[str, str]:
