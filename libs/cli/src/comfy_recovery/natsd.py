@@ -64,14 +64,7 @@ class NatsServer:
         """Start the server and wait until it accepts connections with JetStream on."""
         self.store_dir.mkdir(parents=True, exist_ok=True)
         config = self.store_dir / "nats-server.conf"
-        config.write_text(
-            SERVER_CONFIG.format(
-                port=self.port,
-                monitor_port=self.monitor_port,
-                name=self.name,
-                store=self.store_dir / "jetstream",
-            )
-        )
+        config.write_text(self.config_text())
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [nats_server_binary(), "-c", str(config)],
@@ -82,6 +75,15 @@ class NatsServer:
         log.close()
         self._wait_ready(timeout)
         return self
+
+    def config_text(self) -> str:
+        """The server's configuration file (a cluster node adds its cluster block)."""
+        return SERVER_CONFIG.format(
+            port=self.port,
+            monitor_port=self.monitor_port,
+            name=self.name,
+            store=self.store_dir / "jetstream",
+        )
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
