@@ -237,6 +237,12 @@ async def cmd_up(args: argparse.Namespace) -> int:
         config = StackConfig.from_env()
     except StackConfigError as exc:
         raise CliError(str(exc), EXIT_USAGE) from exc
+    if args.cluster is not None:
+        if not 1 <= args.cluster <= 5:
+            raise CliError(f"--cluster {args.cluster}: between 1 and 5 nodes", EXIT_USAGE)
+        if config.nats_url:
+            raise CliError("--cluster starts a local NATS cluster; unset CR_NATS_URL", EXIT_USAGE)
+        config.nats_cluster = args.cluster
     try:
         await run_until_interrupted(Stack(config))
     except StackRunningError as exc:
@@ -260,7 +266,12 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="comfy-recovery", description=__doc__, epilog=EXIT_CODES)
     p.add_argument(*VERBOSE, **VERBOSE_KW, default=0)
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("up", help="run NATS, all services and (without CR_COMFYUI_URLS) the simulator")
+    u = sub.add_parser(
+        "up", help="run NATS, all services and (without CR_COMFYUI_URLS) the simulator"
+    )
+    u.add_argument(
+        "--cluster", type=int, metavar="N", help="N clustered nats-servers (R3 streams for 3)"
+    )
     s = sub.add_parser("submit", help="submit an API-format workflow")
     s.add_argument("workflow")
     s.add_argument("--param", action="append", metavar="NODE.INPUT=VALUE")

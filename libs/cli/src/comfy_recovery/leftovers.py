@@ -29,7 +29,7 @@ def _cmdline(pid: int) -> bytes:
 
 def mark(name: str, simulator_module: str) -> bytes:
     """What the command line of the child `name` contains."""
-    if name == "nats-server":
+    if name == "nats-server" or name.startswith("nats-server-"):  # a cluster node: -n1…
         return b"nats-server"
     module = simulator_module if name == "simulator" else name
     return b"-m\0" + module.encode() + b"\0"

@@ -30,9 +30,15 @@ class ClusterNode(NatsServer):
     """One node of a local cluster: a `NatsServer` with routes to its peers."""
 
     def __init__(
-        self, store_dir: Path, *, name: str, cluster_port: int, route_ports: list[int]
+        self,
+        store_dir: Path,
+        *,
+        name: str,
+        cluster_port: int,
+        route_ports: list[int],
+        port: int | None = None,
     ) -> None:
-        super().__init__(store_dir, name=name)
+        super().__init__(store_dir, port=port, name=name)
         self.cluster_port = cluster_port
         self.route_ports = route_ports
 
@@ -57,9 +63,10 @@ class ClusterNode(NatsServer):
 
 
 class NatsCluster:
-    """`size` clustered nats-servers under `root` (``n1``, ``n2``, …), started together."""
+    """`size` clustered nats-servers under `root` (``n1``, ``n2``, …), started together;
+    the first listens for clients on `port` when given, the others on free ports."""
 
-    def __init__(self, root: Path, size: int = 3) -> None:
+    def __init__(self, root: Path, size: int = 3, port: int | None = None) -> None:
         if size < 1:
             raise ValueError(f"a cluster needs at least one node, not {size}")
         self.root = Path(root)
@@ -68,10 +75,11 @@ class NatsCluster:
             ClusterNode(
                 self.root / f"n{i + 1}",
                 name=f"n{i + 1}",
-                cluster_port=port,
-                route_ports=[p for p in ports if p != port],
+                cluster_port=cluster_port,
+                route_ports=[p for p in ports if p != cluster_port],
+                port=port if i == 0 else None,
             )
-            for i, port in enumerate(ports)
+            for i, cluster_port in enumerate(ports)
         ]
 
     @property

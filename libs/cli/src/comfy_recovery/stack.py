@@ -12,6 +12,7 @@ from typing import Any
 
 from comfy_recovery import stackfile
 from comfy_recovery.leftovers import end_leftovers
+from comfy_recovery.natscluster import NatsCluster
 from comfy_recovery.natsd import NatsServer
 from comfy_recovery.procs import end_process
 from comfy_recovery.stackconfig import (
@@ -49,6 +50,7 @@ class Stack:
             log_file.parent.mkdir(parents=True, exist_ok=True)
         self.log = log_file.open("a", buffering=1) if log_file is not None else None
         self.nats: NatsServer | None = None
+        self.nats_cluster: NatsCluster | None = None
         self.nats_url = config.nats_url or ""
         self.comfyui_urls = config.comfyui_urls
         self.simulator: asyncio.subprocess.Process | None = None
@@ -60,7 +62,7 @@ class Stack:
         self._disabled: set[str] = set()
         self._supervisors: list[asyncio.Task[None]] = []
         self._nats_task: asyncio.Task[None] | None = None
-        self._nats_starting: asyncio.Future[NatsServer] | None = None
+        self._nats_starting: asyncio.Future[NatsServer | NatsCluster] | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     def say(self, text: str) -> None:
@@ -97,12 +99,13 @@ class Stack:
 
     async def _start_parts(self) -> None:
         if not self.nats_url:
-            self.nats = NatsServer(self.config.data_dir / "nats", port=self.config.nats_port)
+            nats = self._new_nats()
             # shielded: a cancelled start (Ctrl-C) must not leave a server starting unseen
-            self._nats_starting = asyncio.ensure_future(asyncio.to_thread(self.nats.start))
+            self._nats_starting = asyncio.ensure_future(asyncio.to_thread(nats.start))
             await asyncio.shield(self._nats_starting)
-            self.nats_url = self.nats.url
-            self.say(f"nats-server (JetStream, sync_interval: always) at {self.nats_url}")
+            self.nats_url = nats.url
+            nodes = f"{self.config.nats_cluster}-node cluster, " if self._clustered() else ""
+            self.say(f"nats-server ({nodes}JetStream, sync_interval: always) at {self.nats_url}")
             self._nats_task = self._watch(self._supervise_nats(), "nats-server supervisor")
             self._record()
         if not self.comfyui_urls:
@@ -148,9 +151,30 @@ class Stack:
         found = {name: proc.pid for name, proc in self.procs.items() if proc.returncode is None}
         if self.simulator is not None and self.simulator.returncode is None:
             found["simulator"] = self.simulator.pid
-        if self.nats is not None and self.nats.proc is not None and self.nats.proc.poll() is None:
-            found["nats-server"] = self.nats.proc.pid
+        for node in self._nats_nodes():
+            if node.proc is not None and node.proc.poll() is None:
+                found[f"nats-server-{node.name}" if self._clustered() else "nats-server"] = (
+                    node.proc.pid
+                )
         return found
+
+    def _clustered(self) -> bool:
+        return self.config.nats_cluster > 1
+
+    def _new_nats(self) -> NatsServer | NatsCluster:
+        """One nats-server, or a cluster of ``nats_cluster`` nodes (``up --cluster N``)."""
+        store = self.config.data_dir / "nats"
+        if self._clustered():
+            self.nats_cluster = NatsCluster(store, self.config.nats_cluster, self.config.nats_port)
+            return self.nats_cluster
+        self.nats = NatsServer(store, port=self.config.nats_port)
+        return self.nats
+
+    def _nats_nodes(self) -> list[NatsServer]:
+        """The nats-server processes we run (none when NATS is external)."""
+        if self.nats_cluster is not None:
+            return list(self.nats_cluster.nodes)
+        return [] if self.nats is None else [self.nats]
 
     def env(self, name: str, index: int) -> dict[str, str]:
         """The environment of one service process."""
@@ -162,26 +186,32 @@ class Stack:
         env.setdefault("CR_ANALYTICS_CHDB_PATH", str(self.config.data_dir / "analytics"))
         env.setdefault("CR_SUBMITTER_API_PORT", "8080")
         env["PYTHONUNBUFFERED"] = "1"
+        if self._clustered():  # R3 streams and KV on a 3-node cluster
+            env.setdefault("CR_NATS_REPLICAS", str(min(self.config.nats_cluster, 5)))
         return env
 
     async def _supervise_nats(self) -> None:
-        """Restart nats-server on the same port and store whenever it dies (kill -9 too)."""
-        nats = self.nats
-        assert nats is not None
+        """Restart nats-server on the same port and store whenever it dies (kill -9 too);
+        in a cluster, each node."""
         while not self._stopping:
             await asyncio.sleep(NATS_POLL_S)
-            proc = nats.proc
-            if self._stopping or proc is None or proc.poll() is None:
-                continue
-            self.say(f"nats-server exited with {proc.returncode}; restarting on the same store")
-            try:
-                await asyncio.to_thread(nats.restart)
-            except (OSError, RuntimeError, TimeoutError) as exc:
-                self.say(f"nats-server did not restart ({exc}); trying again")
-                continue
-            self.restarts["nats-server"] = self.restarts.get("nats-server", 0) + 1
-            self.say(f"nats-server restarted at {self.nats_url}")
-            self._record()
+            for nats in self._nats_nodes():
+                await self._restart_if_dead(nats)
+
+    async def _restart_if_dead(self, nats: NatsServer) -> None:
+        proc = nats.proc
+        if self._stopping or proc is None or proc.poll() is None:
+            return
+        what = f"nats-server {nats.name}" if self._clustered() else "nats-server"
+        self.say(f"{what} exited with {proc.returncode}; restarting on the same store")
+        try:
+            await asyncio.to_thread(nats.restart)
+        except (OSError, RuntimeError, TimeoutError) as exc:
+            self.say(f"{what} did not restart ({exc}); trying again")
+            return
+        self.restarts["nats-server"] = self.restarts.get("nats-server", 0) + 1
+        self.say(f"{what} restarted at {nats.url}")
+        self._record()
 
     async def _start_simulator(self) -> str:
         module = self.config.simulator_module
@@ -301,12 +331,14 @@ class Stack:
             await asyncio.wait([self._nats_starting])
         if self.nats is not None:
             await asyncio.to_thread(self.nats.stop)
+        if self.nats_cluster is not None:
+            await asyncio.to_thread(self.nats_cluster.stop)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         stackfile.remove_if_mine(self.config.data_dir)
         self._stopped = True
-        if self.nats is not None or self.simulator is not None or self.procs:
+        if self._nats_nodes() or self.simulator is not None or self.procs:
             self.say("stopped")
         if self.log is not None:
             self.log.close()

@@ -24,6 +24,8 @@ class StackConfig:
     data_dir: Path
     nats_url: str | None = None
     nats_port: int = 4222
+    nats_cluster: int = 1
+    """nats-server processes to run as one cluster (``up --cluster 3``); 1: a single server."""
     comfyui_urls: str = ""
     simulator_backends: int = 2
     health_base_port: int = HEALTH_BASE_PORT
@@ -33,8 +35,9 @@ class StackConfig:
 
     @classmethod
     def from_env(cls) -> StackConfig:
-        """Read ``CR_DATA_DIR``, ``CR_NATS_URL``, ``CR_LOCAL_NATS_PORT``, ``CR_COMFYUI_URLS``,
-        ``CR_SIM_BACKENDS`` and ``CR_HEALTH_BASE_PORT``.
+        """Read ``CR_DATA_DIR``, ``CR_NATS_URL``, ``CR_LOCAL_NATS_PORT``,
+        ``CR_LOCAL_NATS_CLUSTER``, ``CR_COMFYUI_URLS``, ``CR_SIM_BACKENDS`` and
+        ``CR_HEALTH_BASE_PORT``.
 
         Raises:
             StackConfigError: a number is not a number or out of range.
@@ -43,6 +46,7 @@ class StackConfig:
             data_dir=data_dir_from_env(),
             nats_url=os.environ.get("CR_NATS_URL") or None,
             nats_port=_int_env("CR_LOCAL_NATS_PORT", 4222, 1, 65535),
+            nats_cluster=_int_env("CR_LOCAL_NATS_CLUSTER", 1, 1, 5),
             comfyui_urls=os.environ.get("CR_COMFYUI_URLS", ""),
             simulator_backends=_int_env("CR_SIM_BACKENDS", 2, 1, 64),
             health_base_port=_int_env("CR_HEALTH_BASE_PORT", HEALTH_BASE_PORT, 1, 65530),
