@@ -23,15 +23,20 @@ from classifier.rules import default_rules
 from classifier.scoring import load_jsonl, merged, score
 from comfy_recovery.natsd import NatsServer
 from contracts import subjects
-from contracts.bus import Bus
 from contracts.envelope import new_event_id, utcnow
 from contracts.job import FailureEvidence, JobFailed
 from contracts.settings import BusSettings
+from cr_client.bus import Bus
 
 FIELDS = ("surface", "exception_type", "message", "node_type", "validation_type", "http_status")
 
 
-CORPUS_FILES = {"original": "errors.jsonl", "train": "train.jsonl", "held-out": "heldout.jsonl"}
+CORPUS_FILES = {
+    "original": "errors.jsonl",
+    "train": "train.jsonl",
+    "held-out": "heldout.jsonl",
+    "held-out-2": "heldout2.jsonl",
+}
 
 
 def corpus_dir() -> Path:

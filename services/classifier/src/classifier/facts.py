@@ -20,7 +20,13 @@ MEDIA_EXT: Final = re.compile(
     r"\.(?:png|jpe?g|webp|gif|bmp|tiff?|exr|mp4|webm|mov|mkv|avi|wav|mp3|flac|ogg|m4a)$",
     re.IGNORECASE,
 )
-_LOADER: Final = re.compile(r"loader|^load(?!image|video|audio|latent|text|mask)", re.IGNORECASE)
+MEDIA_INPUTS: Final = frozenset(("image", "video", "audio"))
+"""The upload inputs of ComfyUI's LoadImage/LoadImageMask, LoadVideo and LoadAudio: a value not in
+their list is an input file missing on the backend, whatever its name looks like."""
+_LOADER: Final = re.compile(
+    r"loader|^load(?!image|video|audio|latent|text|mask)|load[a-z0-9_]{0,40}model", re.IGNORECASE
+)
+"""A loader node by its class name (ComfyUI's ...Loader, Load..., custom packs' ...Load...Model)."""
 
 
 class Facts(msgspec.Struct, frozen=True):
@@ -120,7 +126,9 @@ def value_kind(node: NodeErrorView) -> str:
         return "serialized"
     if MODEL_EXT.search(text):
         return "model_file"
-    return "media_file" if MEDIA_EXT.search(text) else "other"
+    if MEDIA_EXT.search(text) or node.input_name.lower() in MEDIA_INPUTS:
+        return "media_file"
+    return "other"
 
 
 def is_model_input(node: NodeErrorView) -> bool:

@@ -1,10 +1,12 @@
 """The labeled corpora of real ComfyUI errors: accuracy, per-class accuracy, retry safety, UNKNOWN.
 
-Three files (services/classifier/corpus/README.md): `errors.jsonl` (the first 135 entries the
+Four files (services/classifier/corpus/README.md): `errors.jsonl` (the first 135 entries the
 rules were written from), `train.jsonl` and `heldout.jsonl` (a later set of 252, split by hash
-before any rule was written from it; no rule was written from held-out lines). The figures are
-printed (`pytest -s`) and asserted against floors; issue 13's targets are 97% overall and 95% per
-class with at least 5 entries, 0 non-retryable called retryable, UNKNOWN at most 3%.
+before any rule was written from it; the held-out part was later partly looked at), and
+`heldout2.jsonl` (64 fresh entries committed before the next rule change, no rule written from
+its lines). The figures are printed (`pytest -s`) and asserted against floors; issue 13's
+targets, held on the fresh held-out set: 97% overall and 95% per class with at least 5 entries,
+0 non-retryable called retryable, UNKNOWN at most 3%.
 """
 
 from __future__ import annotations
@@ -20,7 +22,12 @@ from classifier.scoring import Score, load_jsonl, merged, score
 from contracts.taxonomy import CLASS_INFO, FailureClass
 
 CORPUS_DIR = Path(__file__).resolve().parents[2] / "corpus"
-FILES = {"original": "errors.jsonl", "train": "train.jsonl", "held-out": "heldout.jsonl"}
+FILES = {
+    "original": "errors.jsonl",
+    "train": "train.jsonl",
+    "held-out": "heldout.jsonl",
+    "held-out-2": "heldout2.jsonl",
+}
 
 
 def _load(name: str) -> list[dict[str, Any]]:
@@ -39,8 +46,9 @@ FLOORS = {
     # name: (overall, per class with >= 5 entries)
     "original": (1.0, 1.0),
     "train": (0.98, 0.95),
-    "held-out": (0.95, 0.80),  # measured 95.7% after the rule work; issue 13 asks 97% / 95%
-    "whole": (0.98, 0.90),  # measured 98.7%; two classes under 95% (held-out misses)
+    "held-out": (0.96, 0.80),  # measured 96.8%; partly looked at, so no longer the held-out bar
+    "held-out-2": (0.97, 0.95),  # issue 13's bar; measured 85.9% before the rule work, 100% after
+    "whole": (0.98, 0.90),  # measured 99.3%; EXTERNAL_SERVICE_ERROR 92% (two old held-out misses)
 }
 _LEAKS = re.compile(
     r"[A-Za-z]:\\|/(?:home|usr|opt|var|tmp|workspace|media|app)/|https?://|Traceback|File \""
@@ -57,7 +65,7 @@ def test_ids_are_unique_and_labels_are_taxonomy_classes() -> None:
 
 
 def test_every_new_entry_names_its_public_source() -> None:
-    for entry in SETS["train"] + SETS["held-out"]:
+    for entry in SETS["train"] + SETS["held-out"] + SETS["held-out-2"]:
         assert entry["source"].startswith("https://github.com/"), entry["id"]
         assert entry["message"].strip(), entry["id"]
 
