@@ -10,7 +10,7 @@ from fastapi import Depends, FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from submitter.api import problems, routes, seed
+from submitter.api import problems, routes, seed, ui
 from submitter.api.deps import ApiDeps, check_token
 
 
@@ -79,6 +79,7 @@ def create_api(deps: ApiDeps, max_body_bytes: int) -> FastAPI:
     problems.install(app)
     app.include_router(routes.router)
     app.include_router(seed.router)
+    ui.mount(app)  # the operator console at /ui
 
     @app.get("/metrics", include_in_schema=False, dependencies=[Depends(check_token)])
     async def metrics(request: Request) -> Response:
