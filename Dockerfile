@@ -33,6 +33,8 @@ WORKDIR /src
 # Dependencies first (this layer changes only with uv.lock or a pyproject.toml).
 COPY pyproject.toml uv.lock ./
 COPY libs/contracts/pyproject.toml libs/contracts/
+COPY libs/client/pyproject.toml libs/client/
+COPY libs/runtime/pyproject.toml libs/runtime/
 COPY libs/cli/pyproject.toml libs/cli/
 COPY services/submitter/pyproject.toml services/submitter/
 COPY services/monitor/pyproject.toml services/monitor/

@@ -57,11 +57,12 @@ smoke: install ## a second venv on SMOKE_PYTHON (3.13), then `comfy-recovery dem
 bench: install ## throughput and latency figures against same-run baselines (figures only; logs in .bench/)
 	$(BIN)/python -m tests.bench
 
-lint: install ## ruff format --check, ruff check, codespell, mypy
+lint: install ## ruff format --check, ruff check, codespell, mypy, import-linter (layer contracts in pyproject.toml)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/codespell libs services tests README.md docs deploy
-	$(BIN)/mypy -p contracts -p comfy_recovery -p submitter -p monitor -p classifier -p recovery -p analytics
+	$(BIN)/lint-imports
+	$(BIN)/mypy -p contracts -p cr_client -p cr_runtime -p comfy_recovery -p submitter -p monitor -p classifier -p recovery -p analytics
 
 fmt: install ## format and autofix
 	$(BIN)/ruff format .

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from contracts import Bus, BusSettings
+from contracts import BusSettings
+from cr_client import Bus
 from tests.support.cleanup import purge_everything
 from tests.support.natsd import NatsServer
 

@@ -10,10 +10,12 @@ import time
 from pathlib import Path
 
 from comfy_recovery.natsd import NatsServer
-from contracts import Bus, BusSettings, Consumer, FailureEvidence, JobFailed, utcnow
+from contracts import BusSettings, FailureEvidence, JobFailed, utcnow
 from contracts import subjects as subj
 from contracts.codec import AnyEvent, encode
-from contracts.consumer import Delivery
+from cr_client import Bus
+from cr_runtime import Consumer
+from cr_runtime.consumer import Delivery
 from tests.support.cleanup import purge_everything
 
 N = 3000

@@ -1,7 +1,14 @@
 """What the edge adds to a job's end-to-end time: N small jobs posted straight to the
 simulator (POST /prompt, then `executing` with node null on a websocket) next to the same
 jobs through `JobClient.submit` → job.completed (submitter and monitor in this process with
-their real `run`, a real nats-server), interleaved in one run."""
+their real `run`, a real nats-server), interleaved in one run.
+
+The edge path is timed by a plain NATS subscription to the job's subjects (every stored
+event is also delivered on core NATS at once), not by `JobClient.result`, whose idle polling
+backs off to 0.5 s and would be counted as edge time. The same subscription splits the edge
+path into hops: submit → job.dispatched (submitter: consume, POST /prompt, publish) and
+job.dispatched → job.completed (ComfyUI's run plus monitor: websocket, /history, publish).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,7 @@ import contextlib
 import statistics
 import tempfile
 import time
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +28,8 @@ from comfy_recovery.natsd import NatsServer
 from comfysim import SimBackendSpec, SimCluster
 from comfysim.testing import WsRecorder, submit_and_wait
 from comfysim.workflows import txt2img
-from contracts import BusSettings, JobClient, JobStatus
+from contracts import BusSettings
+from cr_client import JobClient
 from monitor.app import run as run_monitor
 from monitor.config import Settings as MonitorSettings
 from submitter.app import run as run_submitter
@@ -46,14 +55,33 @@ async def direct(http: httpx.AsyncClient, ws: WsRecorder, seed: int) -> float:
     return time.perf_counter() - started
 
 
-async def ours(client: JobClient, seed: int) -> float:
-    """Seconds from JobClient.submit to the job's job.completed."""
+Hops = dict[str, float]
+
+
+async def ours(client: JobClient, seed: int) -> Hops:
+    """Seconds from JobClient.submit to each of the job's events, as they are published."""
+    job_id = uuid.uuid4().hex
+    seen: Hops = {}
+    done = asyncio.Event()
     started = time.perf_counter()
-    result = await client.result(await client.submit(graph(seed)), timeout=120)
-    elapsed = time.perf_counter() - started
-    if result.status != JobStatus.COMPLETED:
+
+    async def on_event(msg: Any) -> None:
+        kind = ".".join(msg.subject.split(".")[:2])
+        seen.setdefault(kind, time.perf_counter() - started)
+        if kind in ("job.completed", "job.failed", "recovery.decided"):
+            done.set()
+
+    sub = await client.bus.nc.subscribe(f"*.*.{job_id}", cb=on_event)
+    try:
+        started = time.perf_counter()
+        await client.submit(graph(seed), job_id=job_id)
+        await asyncio.wait_for(done.wait(), 120)
+    finally:
+        await sub.unsubscribe()
+    if "job.completed" not in seen:
+        result = await client.result(job_id, timeout=120)
         raise RuntimeError(f"bench job ended {result.status}: {result.reason}")
-    return elapsed
+    return seen
 
 
 @contextlib.asynccontextmanager
@@ -79,7 +107,7 @@ async def edge(nats_url: str, urls: str) -> AsyncIterator[None]:
         await asyncio.gather(*tasks)
 
 
-async def measure(store: Path) -> tuple[list[float], list[float]]:
+async def measure(store: Path) -> tuple[list[float], list[Hops]]:
     """Interleave direct and edge jobs on one backend; warm-up jobs are not counted."""
     server = NatsServer(store).start()
     try:
@@ -111,8 +139,9 @@ def p95(values: list[float]) -> float:
     return statistics.quantiles(values, n=20)[18]
 
 
-def report(straight: list[float], edged: list[float]) -> list[str]:
-    """p50/p95 of both paths and the overhead, in milliseconds and as a ratio."""
+def report(straight: list[float], hops: list[Hops]) -> list[str]:
+    """p50/p95 of both paths and the overhead, in milliseconds and as a ratio; the hops."""
+    edged = [h["job.completed"] for h in hops]
     lines = [f"edge: {N} sequential txt2img jobs ({STEPS} steps, 10 ms each), interleaved"]
     for label, values in (("straight to ComfyUI", straight), ("through the edge", edged)):
         lines.append(
@@ -123,6 +152,13 @@ def report(straight: list[float], edged: list[float]) -> list[str]:
     lines.append(
         f"  overhead             p50 {(p50_o - p50_d) * 1000:+7.1f} ms"
         f"   p95 {(p95(edged) - p95(straight)) * 1000:+7.1f} ms   ratio {p50_o / p50_d:5.2f}"
+    )
+    dispatched = [h["job.dispatched"] for h in hops]
+    running = [h["job.completed"] - h["job.dispatched"] for h in hops]
+    lines.append(
+        f"  hops (p50)           submit → dispatched {statistics.median(dispatched) * 1000:6.1f} ms"
+        f"   dispatched → completed {statistics.median(running) * 1000:6.1f} ms"
+        f" (ComfyUI alone {p50_d * 1000:.1f} ms)"
     )
     return lines
 

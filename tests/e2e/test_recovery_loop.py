@@ -13,7 +13,6 @@ import pytest
 
 from comfy_recovery.demo import base_workflow
 from contracts import (
-    Bus,
     Dispatch,
     FailureClass,
     FailureClassified,
@@ -28,6 +27,7 @@ from contracts import (
 from contracts import subjects as subj
 from contracts.codec import type_tag
 from contracts.job import FailureEvidence
+from cr_client import Bus
 from tests.support.natsd import NatsServer
 from tests.support.stream import stored_messages
 from tests.support.system import System, query_chdb, running_system, wait_for

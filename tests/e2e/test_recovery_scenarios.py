@@ -18,12 +18,12 @@ from contracts import (
     InterruptSent,
     JobDispatched,
     JobFailed,
-    JobResult,
     JobStatus,
     RecoveryDecided,
     RecoveryPolicy,
     Strategy,
 )
+from cr_client import JobResult
 from tests.support.natsd import NatsServer
 from tests.support.system import System, running_system
 

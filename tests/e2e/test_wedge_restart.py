@@ -15,7 +15,6 @@ from nats.js.errors import KeyNotFoundError
 from comfy_recovery.demo import base_workflow
 from comfysim import FaultSpec, SimBackendSpec
 from contracts import (
-    Bus,
     BusSettings,
     FailureClass,
     FailureClassified,
@@ -25,6 +24,7 @@ from contracts import (
     RecoveryDecided,
 )
 from contracts import subjects as subj
+from cr_client import Bus
 from monitor.watchdog import DEAF_AFTER_S
 from tests.support.natsd import NatsServer
 from tests.support.system import System, running_system, wait_for

@@ -6,9 +6,9 @@ import contextlib
 
 from nats.js.errors import BucketNotFoundError, NotFoundError
 
-from contracts import Bus
 from contracts import subjects as subj
 from contracts.streams import KV_BUCKETS
+from cr_client import Bus
 
 
 async def purge_everything(bus: Bus) -> None:

@@ -30,9 +30,7 @@ from comfysim.workflows import txt2img
 from contracts import (
     AnyEvent,
     BackendHealth,
-    Bus,
     BusSettings,
-    JobClient,
     JobCompleted,
     JobDispatched,
     JobFailed,
@@ -41,6 +39,7 @@ from contracts import (
 )
 from contracts import subjects as subj
 from contracts.codec import type_tag
+from cr_client import Bus, JobClient
 from monitor.app import run as run_monitor
 from monitor.config import Settings as MonitorSettings
 from submitter.app import run as run_submitter

@@ -10,7 +10,8 @@ from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import api as js_api
 
-from contracts import AnyEvent, Bus, decode
+from contracts import AnyEvent, decode
+from cr_client import Bus
 
 FETCH_S: Final = 1.0
 """One pull's wait. A pull that times out only means "nothing more yet": it is retried."""

@@ -18,8 +18,9 @@ import httpx
 from comfy_recovery.natsd import free_port
 from comfy_recovery.stack import Stack, StackConfig
 from comfysim import SimBackendSpec, SimCluster
-from contracts import BusSettings, JobClient
-from contracts.bus import Bus
+from contracts import BusSettings
+from cr_client import JobClient
+from cr_client.bus import Bus
 from tests.support.cleanup import purge_everything
 
 FAST_ENV = {

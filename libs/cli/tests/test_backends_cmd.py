@@ -11,10 +11,11 @@ import msgspec
 import pytest
 
 from comfy_recovery.backends_cmd import read_backends, render
-from contracts import Bus, BusSettings, utcnow
+from contracts import BusSettings, utcnow
 from contracts import subjects as subj
 from contracts.backend import BackendHealth, BackendInventory
 from contracts.envelope import CONTROL_JOB_ID
+from cr_client import Bus
 from libs.cli.tests.clirun import run_cli
 from recovery import breaker as breakers
 

@@ -20,8 +20,9 @@ from comfy_recovery import stackfile
 from comfy_recovery.demo import base_workflow
 from comfy_recovery.natsd import free_port
 from comfy_recovery.stack import Stack, StackConfig
-from contracts import BusSettings, JobClient, JobStatus
+from contracts import BusSettings, JobStatus
 from contracts.job import JobProgressed
+from cr_client import JobClient
 from tests.support.system import FAST_ENV, wait_for, wait_ready
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]

@@ -7,9 +7,10 @@ import json
 import pytest
 
 from comfy_recovery.deadletters_cmd import read_dead_letters, render
-from contracts import Bus, BusSettings, FailureEvidence, JobFailed, utcnow
+from contracts import BusSettings, FailureEvidence, JobFailed, utcnow
 from contracts import subjects as subj
 from contracts.codec import encode
+from cr_client import Bus
 from libs.cli.tests.clirun import run_cli
 
 pytestmark = pytest.mark.integration

@@ -17,9 +17,10 @@ import pytest
 
 from comfy_recovery.cli import main
 from comfy_recovery.replay_cmd import replay
-from contracts import Bus, BusSettings, subjects
+from contracts import BusSettings, subjects
 from contracts.backend import BackendHealth, BackendInventory
 from contracts.policy import RecoveryPolicy
+from cr_client import Bus
 from recovery.replay import override
 from recovery.replay_report import summarize
 from services.recovery.tests.builders import ALL_MODELS, CORE_NODES, GIB, T0

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[3]
 DOC = ROOT / "docs" / "asyncapi.yaml"
 CLI = ROOT / ".tools" / "node_modules" / ".bin" / "asyncapi"
 SOURCES = {
-    "clients": [ROOT / "libs/contracts/src/contracts/client.py"],
+    "clients": [ROOT / "libs/client/src/cr_client/client.py"],
     "submitter": [ROOT / "services/submitter/src"],
     "monitor": [ROOT / "services/monitor/src"],
     "classifier": [ROOT / "services/classifier/src"],

@@ -23,7 +23,6 @@ from analytics.projection import COLUMNS, to_row
 from analytics.store import Store, StoreConfig
 from comfy_recovery.natsd import NatsServer
 from contracts import (
-    Bus,
     BusSettings,
     DispatchedPrompt,
     FailureClass,
@@ -37,6 +36,7 @@ from contracts import (
     subjects,
 )
 from contracts.codec import AnyEvent
+from cr_client import Bus
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 BATCH = 10_000

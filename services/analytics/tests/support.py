@@ -16,8 +16,8 @@ from analytics.app import run
 from analytics.config import Settings
 from analytics.store import Store, StoreConfig, connect_client
 from contracts import subjects
-from contracts.bus import Bus
 from contracts.codec import AnyEvent, type_tag
+from cr_client.bus import Bus
 
 T = TypeVar("T")
 WAIT_S = 45.0

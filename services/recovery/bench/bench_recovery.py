@@ -142,8 +142,8 @@ async def bench_nats_rebuild(encoded: list[bytes]) -> tuple[float, float]:
     the stream alone, then from a snapshot of every job (plus an empty tail)."""
     from comfy_recovery.natsd import NatsServer
     from contracts import subjects
-    from contracts.bus import Bus
     from contracts.settings import BusSettings
+    from cr_client.bus import Bus
     from recovery.adapters import event_log
     from recovery.adapters.snapshots import SnapshotStore
     from recovery.app import rebuild

@@ -18,7 +18,7 @@ import msgspec
 from nats.js.errors import NoKeysError
 
 from contracts import subjects
-from contracts.bus import Bus
+from cr_client.bus import Bus
 
 GIB = 2**30
 

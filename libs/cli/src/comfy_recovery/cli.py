@@ -44,8 +44,7 @@ from comfy_recovery.stack import (
     run_until_interrupted,
 )
 from comfy_recovery.stackconfig import data_dir_from_env
-from contracts import JobClient, JobStatus
-from contracts.client import terminal_status
+from contracts import JobStatus
 from contracts.errors import (
     BusUnavailableError,
     JobNotEligibleError,
@@ -53,9 +52,12 @@ from contracts.errors import (
     SubmitRefusedError,
 )
 from contracts.job import JobProgressed
-from contracts.rpc import StatsUnavailableError, request_stats
+from contracts.rpc import StatsUnavailableError
 from contracts.settings import BusSettings
 from contracts.workflow import InvalidWorkflowError, validate_workflow
+from cr_client import JobClient
+from cr_client.client import terminal_status
+from cr_client.rpc import request_stats
 
 __all__ = ["COMMANDS", "CliError", "connect", "main", "parser"]  # exit codes: errors.py
 

@@ -14,8 +14,8 @@ from typing import Any
 from nats.js.errors import NotFoundError
 
 from contracts import codec, subjects
-from contracts.bus import Bus
 from contracts.errors import PermanentError
+from cr_client.bus import Bus
 
 
 @dataclass

@@ -24,10 +24,11 @@ from comfy_recovery.errors import (
     CliError,
 )
 from comfy_recovery.stack import Stack, StackConfig, StackConfigError, StackRunningError
-from contracts import JobClient, RecoveryDecided, RecoveryPolicy
+from contracts import RecoveryDecided, RecoveryPolicy
 from contracts.backends import parse_backends
 from contracts.errors import BusUnavailableError
 from contracts.settings import BusSettings
+from cr_client import JobClient
 
 
 def base_workflow() -> dict[str, Any]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from contracts.runtime import StderrHandler, configure_logging
+from cr_runtime.logs import StderrHandler, configure_logging
 
 
 def level_for(verbose: int) -> int:

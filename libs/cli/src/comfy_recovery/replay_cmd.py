@@ -22,12 +22,12 @@ from nats.js.errors import NotFoundError
 
 from comfy_recovery.errors import EXIT_UNAVAILABLE, EXIT_USAGE, CliError
 from contracts import codec, subjects
-from contracts.bus import Bus
-from contracts.client import JobClient
 from contracts.codec import AnyEvent
 from contracts.errors import BusUnavailableError, JobNotFoundError, PermanentError
 from contracts.failure import FailureClassified
 from contracts.policy import RecoveryPolicy
+from cr_client.bus import Bus
+from cr_client.client import JobClient
 from recovery.config import Settings
 from recovery.replay import JobReplay, PolicyFor, as_default, override, replay_job
 from recovery.replay_report import Telemetry, inventory_from, summarize

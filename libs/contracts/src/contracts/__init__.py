@@ -1,4 +1,8 @@
-"""Contracts of comfy-recovery: events, subjects, streams, the bus and the job client."""
+"""Contracts of comfy-recovery: events, subjects, streams, taxonomy, codec, errors, policy.
+
+Wire types only: importing this package connects nothing and registers nothing (the bus
+and job client are in `cr_client`, the service runtime in `cr_runtime`).
+"""
 
 from contracts.backend import (
     BackendHealth,
@@ -6,10 +10,7 @@ from contracts.backend import (
     BreakerChanged,
     BreakerState,
 )
-from contracts.bus import Bus
-from contracts.client import JobClient, JobResult, terminal_status
 from contracts.codec import AnyEvent, decode, encode, subject_for
-from contracts.consumer import Consumer, Delivery
 from contracts.control import DispatchResumed, EmergencyStopRequested
 from contracts.envelope import (
     CONTROL_JOB_ID,
@@ -75,12 +76,9 @@ __all__ = [
     "Binding",
     "BreakerChanged",
     "BreakerState",
-    "Bus",
     "BusSettings",
     "BusUnavailableError",
-    "Consumer",
     "ContractsError",
-    "Delivery",
     "Dispatch",
     "DispatchResumed",
     "DispatchedPrompt",
@@ -96,14 +94,12 @@ __all__ = [
     "InterruptSent",
     "InvalidWorkflowError",
     "JobCancelRequested",
-    "JobClient",
     "JobCompleted",
     "JobDispatched",
     "JobFailed",
     "JobNotEligibleError",
     "JobNotFoundError",
     "JobProgressed",
-    "JobResult",
     "JobRetryRequested",
     "JobStatus",
     "JobSubmitted",
@@ -128,7 +124,6 @@ __all__ = [
     "new_event_id",
     "prompt_id_for",
     "subject_for",
-    "terminal_status",
     "utcnow",
     "SubmitRefusedError",
     "WorkflowTooLargeError",

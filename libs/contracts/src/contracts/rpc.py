@@ -1,5 +1,7 @@
 """Request-reply between services: asking analytics for statistics (``ANALYTICS_QUERY``).
 
+The wire format only; `cr_client.rpc` sends the request.
+
 Request: JSON ``{"since": ISO-8601 | null, "detailed": bool}``. Reply: the statistics
 mapping, or ``{"error": str, "error_code": str}``.
 """
@@ -10,11 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 import msgspec
-from nats.errors import NoRespondersError
-from nats.errors import TimeoutError as NatsTimeout
 
-from contracts import subjects
-from contracts.bus import Bus
 from contracts.errors import TransientError
 
 
@@ -39,7 +37,6 @@ class StatsRequest(msgspec.Struct, frozen=True, kw_only=True):
 
 _ENCODER: Final = msgspec.json.Encoder()
 _REQUEST: Final = msgspec.json.Decoder(StatsRequest)
-_REPLY: Final = msgspec.json.Decoder(dict[str, Any])
 
 
 def encode_request(since: datetime | None, detailed: bool) -> bytes:
@@ -59,23 +56,3 @@ def decode_request(data: bytes) -> StatsRequest:
 def encode_reply(body: dict[str, Any]) -> bytes:
     """A reply's JSON bytes."""
     return _ENCODER.encode(body)
-
-
-async def request_stats(
-    bus: Bus, since: datetime | None = None, detailed: bool = False, timeout: float = 10.0
-) -> dict[str, Any]:
-    """Ask whichever analytics instance answers first.
-
-    Raises:
-        StatsUnavailableError: nobody answered in time, or the answer is an error.
-    """
-    try:
-        reply = await bus.nc.request(
-            subjects.ANALYTICS_QUERY, encode_request(since, detailed), timeout=timeout
-        )
-    except (NoRespondersError, NatsTimeout, TimeoutError) as exc:
-        raise StatsUnavailableError(f"no analytics instance answered: {exc!r}") from exc
-    answer = _REPLY.decode(reply.data)
-    if "error" in answer:
-        raise StatsUnavailableError(str(answer["error"]))
-    return answer

@@ -16,10 +16,11 @@ from analytics.projector import Projector, RetryPolicy
 from analytics.stats import collect_stats
 from analytics.store import Store, StoreConfig
 from contracts import subjects
-from contracts.bus import Bus
-from contracts.consumer import Consumer
 from contracts.rpc import decode_request, encode_reply
-from contracts.runtime import Service, configure_logging, serve
+from cr_client.bus import Bus
+from cr_runtime.consumer import Consumer
+from cr_runtime.logs import configure_logging
+from cr_runtime.service import Service, serve
 
 log = structlog.get_logger(__name__)
 

@@ -23,7 +23,7 @@ from prometheus_client import Counter, Histogram
 from analytics.errors import StoreUnavailableError
 from analytics.projection import EventRow, dedup_token, to_row
 from analytics.store import Store
-from contracts.consumer import Delivery
+from cr_runtime.consumer import Delivery
 
 log = structlog.get_logger(__name__)
 

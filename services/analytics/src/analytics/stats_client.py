@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from contracts.rpc import request_stats as fetch_stats
+from cr_client.rpc import request_stats as fetch_stats
 
 __all__ = ["fetch_stats", "format_stats"]
 

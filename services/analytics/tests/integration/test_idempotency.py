@@ -10,9 +10,11 @@ from analytics.config import Settings
 from analytics.projection import dedup_token, to_row
 from analytics.projector import Projector
 from analytics.store import Store
-from contracts import Bus, BusSettings, codec, subjects
-from contracts.consumer import Delivery
-from contracts.streams import CONSUMERS_BY_NAME, ensure_consumer
+from contracts import BusSettings, codec, subjects
+from contracts.streams import CONSUMERS_BY_NAME
+from cr_client import Bus
+from cr_client.streams import ensure_consumer
+from cr_runtime.consumer import Delivery
 
 from ..scripted import scripted_jobs, telemetry_and_control
 from ..support import (

@@ -8,7 +8,8 @@ import pytest
 from analytics.config import Settings
 from analytics.stats_client import fetch_stats
 from analytics.store import Store
-from contracts import Bus, FailureClass, JobRetryRequested, Strategy
+from contracts import FailureClass, JobRetryRequested, Strategy
+from cr_client import Bus
 
 from ..scripted import Script
 from ..support import counts_by_type, publish_all, running, wait_for_counts

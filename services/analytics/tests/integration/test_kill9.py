@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from analytics.store import Store, StoreConfig
-from contracts import Bus, BusSettings, subjects
+from contracts import BusSettings, subjects
 from contracts.codec import AnyEvent
+from cr_client import Bus
 
 from ..scripted import scripted_jobs, telemetry_and_control
 from ..support import counts_by_type, pending_work, publish_all, stored_counts, wait_until

@@ -8,8 +8,10 @@ import pytest
 
 from analytics.app import store_config
 from analytics.config import Settings
-from contracts import Bus, subjects
-from contracts.streams import CONSUMERS_BY_NAME, ensure_consumer
+from contracts import subjects
+from contracts.streams import CONSUMERS_BY_NAME
+from cr_client import Bus
+from cr_client.streams import ensure_consumer
 
 from ..scripted import scripted_jobs, telemetry_and_control
 from ..support import (

@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from analytics.app import store_config
 from analytics.config import Settings
 from analytics.store import Store
-from contracts import Bus
+from cr_client import Bus
 
 from ..scripted import scripted_jobs, telemetry_and_control
 from ..support import counts_by_type, publish_all, running, wait_for_counts

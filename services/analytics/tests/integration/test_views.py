@@ -9,7 +9,7 @@ import pytest
 from analytics.config import Settings
 from analytics.stats_client import fetch_stats, format_stats
 from analytics.store import Store
-from contracts import Bus
+from cr_client import Bus
 
 from ..scripted import EXPECTED, T0, scripted_jobs, telemetry_and_control
 from ..support import counts_by_type, publish_all, running, wait_for_counts

@@ -11,9 +11,10 @@ from classifier.rulebook import RuleBook
 from classifier.rules import default_rules
 from classifier.rulesources import FileRules, KvRules, report
 from contracts import subjects
-from contracts.bus import Bus
-from contracts.consumer import Consumer
-from contracts.runtime import Service, configure_logging, serve
+from cr_client.bus import Bus
+from cr_runtime.consumer import Consumer
+from cr_runtime.logs import configure_logging
+from cr_runtime.service import Service, serve
 
 SERVICE = "classifier"
 

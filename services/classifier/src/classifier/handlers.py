@@ -12,13 +12,13 @@ import structlog
 from classifier import metrics
 from classifier.engine import Classification, classify
 from classifier.rules import RuleSet
-from contracts.bus import Bus
 from contracts.codec import AnyEvent
-from contracts.consumer import Delivery
 from contracts.envelope import derive_event_id, utcnow
 from contracts.failure import FailureClassified
 from contracts.job import JobFailed
 from contracts.taxonomy import FailureClass
+from cr_client.bus import Bus
+from cr_runtime.consumer import Delivery
 
 log = structlog.get_logger(__name__)
 ROLE = "classified"

@@ -13,11 +13,11 @@ from nats.js.errors import NotFoundError
 from classifier.app import run
 from classifier.config import Settings
 from contracts import codec, subjects
-from contracts.bus import Bus
 from contracts.envelope import derive_event_id, new_event_id, utcnow
 from contracts.failure import FailureClassified
 from contracts.job import FailureEvidence, JobFailed
 from contracts.settings import BusSettings
+from cr_client.bus import Bus
 
 pytestmark = pytest.mark.integration
 WAIT_S = 30.0

@@ -11,9 +11,10 @@ import httpx
 
 from contracts import subjects
 from contracts.backends import BackendRef, parse_backends
-from contracts.bus import Bus
-from contracts.consumer import Consumer
-from contracts.runtime import Service, configure_logging, serve
+from cr_client.bus import Bus
+from cr_runtime.consumer import Consumer
+from cr_runtime.logs import configure_logging
+from cr_runtime.service import Service, serve
 from monitor.adapters.comfy import ComfyReader
 from monitor.adapters.ledger import Ledger
 from monitor.adapters.nvml import NvmlProbe, load_pynvml

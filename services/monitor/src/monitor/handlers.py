@@ -10,9 +10,9 @@ from typing import Final
 
 from contracts import subjects
 from contracts.codec import AnyEvent
-from contracts.consumer import Delivery
 from contracts.job import JobDispatched
 from contracts.streams import CONSUMERS_BY_NAME
+from cr_runtime.consumer import Delivery
 from monitor.adapters.ledger import Ledger
 from monitor.clock import Clock
 from monitor.follower import Follower

@@ -6,10 +6,10 @@ import os
 import socket
 
 from contracts import codec, subjects
-from contracts.bus import Bus
 from contracts.codec import AnyEvent
 from contracts.envelope import derive_event_id, new_event_id, utcnow
 from contracts.job import FailureEvidence, JobCompleted, JobFailed, JobProgressed, OutputFile
+from cr_client.bus import Bus
 from monitor.watch import AttemptWatch, PromptWatch
 
 SOURCE = f"monitor/{socket.gethostname()}-{os.getpid()}"

@@ -16,9 +16,9 @@ from contracts import subjects
 from contracts.backend import BackendHealth
 from contracts.backends import BackendRef
 from contracts.codec import AnyEvent
-from contracts.consumer import Delivery
 from contracts.envelope import CONTROL_JOB_ID, new_event_id, utcnow
 from contracts.recovery import QuarantineBackend, RecoveryDecided
+from cr_runtime.consumer import Delivery
 from monitor.errors import RestartFailedError
 from monitor.hooks import RestartHook, RestartRequest
 from monitor.publisher import SOURCE, Publisher

@@ -17,8 +17,9 @@ import pytest
 
 from comfy_recovery.natsd import free_port
 from comfysim import FaultSpec, SimBackend, SimBackendSpec
-from contracts import BackendHealth, Bus, BusSettings, JobCompleted, JobFailed, JobProgressed
+from contracts import BackendHealth, BusSettings, JobCompleted, JobFailed, JobProgressed
 from contracts import subjects as subj
+from cr_client import Bus
 from tests.support.edge import (
     Edge,
     last_health,

@@ -9,9 +9,10 @@ import pytest
 from nats.js.errors import KeyNotFoundError
 
 from comfysim import FaultSpec, SimBackend, SimBackendSpec, SimCluster
-from contracts import Bus, BusSettings, RecoveryDecided, Strategy, derive_event_id, utcnow
+from contracts import BusSettings, RecoveryDecided, Strategy, derive_event_id, utcnow
 from contracts import subjects as subj
 from contracts.recovery import QuarantineBackend
+from cr_client import Bus
 from monitor.hooks import RestartRequest, SimulatorHook, is_simulator
 from monitor.watchdog import DEAF_AFTER_S
 from tests.support.edge import running_edge, wait_for, workflow

@@ -10,7 +10,6 @@ import pytest
 
 from comfysim import FaultSpec, SimBackend, SimBackendSpec
 from contracts import (
-    Bus,
     BusSettings,
     Interrupt,
     JobProgressed,
@@ -22,6 +21,7 @@ from contracts import (
     prompt_id_for,
     utcnow,
 )
+from cr_client import Bus
 from tests.support.edge import OUTCOMES, Edge, running_edge, wait_for, workflow
 
 pytestmark = pytest.mark.integration

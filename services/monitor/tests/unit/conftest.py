@@ -9,8 +9,9 @@ from typing import Any, cast
 import httpx
 import pytest
 
-from contracts import Bus, DispatchedPrompt, JobDispatched, JobFailed, utcnow
+from contracts import DispatchedPrompt, JobDispatched, JobFailed, utcnow
 from contracts.backends import BackendRef
+from cr_client import Bus
 from monitor.adapters.comfy import ComfyReader
 from monitor.adapters.ledger import Ledger
 from monitor.clock import ManualClock

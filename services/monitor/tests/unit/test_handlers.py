@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from contracts import DispatchedPrompt, JobCompleted, JobDispatched, utcnow
-from contracts.consumer import Delivery
+from cr_runtime.consumer import Delivery
 from monitor.handlers import Watching
 
 from .conftest import Scene

@@ -13,9 +13,10 @@ import msgspec
 import pytest
 from pydantic import ValidationError
 
-from contracts import BackendHealth, Bus, RecoveryDecided, Strategy
+from contracts import BackendHealth, RecoveryDecided, Strategy
 from contracts.backends import BackendRef
 from contracts.recovery import QuarantineBackend
+from cr_client import Bus
 from monitor.config import Settings
 from monitor.errors import RestartFailedError
 from monitor.hooks import (

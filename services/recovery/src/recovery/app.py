@@ -7,10 +7,11 @@ import asyncio
 import structlog
 
 from contracts import subjects
-from contracts.bus import Bus
 from contracts.codec import AnyEvent
-from contracts.consumer import Consumer
-from contracts.runtime import Service, configure_logging, serve
+from cr_client.bus import Bus
+from cr_runtime.consumer import Consumer
+from cr_runtime.logs import configure_logging
+from cr_runtime.service import Service, serve
 from recovery.adapters import event_log
 from recovery.adapters.backends import BackendRegistry
 from recovery.adapters.job_store import JobStore

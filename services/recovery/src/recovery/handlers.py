@@ -17,7 +17,6 @@ import structlog
 
 from contracts.backend import BackendHealth, BackendInventory, BreakerChanged, BreakerState
 from contracts.codec import AnyEvent
-from contracts.consumer import Delivery
 from contracts.envelope import CONTROL_JOB_ID, derive_event_id, utcnow
 from contracts.errors import EventTooLargeError
 from contracts.failure import FailureClassified
@@ -25,6 +24,7 @@ from contracts.job import JobCancelRequested, JobCompleted, JobRetryRequested
 from contracts.readmodel import JobStatus
 from contracts.recovery import Abort, QuarantineBackend
 from contracts.taxonomy import Strategy
+from cr_runtime.consumer import Delivery
 from recovery import breaker as breakers
 from recovery import metrics
 from recovery import policy as policies
@@ -46,7 +46,7 @@ log = structlog.get_logger(__name__)
 
 
 class Publisher(Protocol):
-    """What the handlers publish through (`contracts.bus.Bus`)."""
+    """What the handlers publish through (`cr_client.bus.Bus`)."""
 
     async def publish(self, event: AnyEvent, *, timeout: float | None = None) -> Any: ...
 

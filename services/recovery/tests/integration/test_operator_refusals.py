@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from contracts.bus import Bus
 from contracts.envelope import utcnow
 from contracts.job import JobRetryRequested
 from contracts.settings import BusSettings
+from cr_client.bus import Bus
 from recovery import metrics
 from services.recovery.tests.builders import dispatched, sdxl, submitted
 from services.recovery.tests.integration.test_service import (

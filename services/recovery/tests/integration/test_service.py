@@ -14,7 +14,6 @@ from nats.js.errors import KeyNotFoundError
 
 from contracts import codec, subjects
 from contracts.backend import BackendInventory, BreakerChanged, BreakerState
-from contracts.bus import Bus
 from contracts.codec import AnyEvent
 from contracts.control import DispatchResumed, EmergencyStopRequested
 from contracts.envelope import utcnow
@@ -22,9 +21,10 @@ from contracts.job import JobCancelRequested, JobRetryRequested
 from contracts.policy import RecoveryPolicy
 from contracts.readmodel import JobStatus, JobView, decode_view
 from contracts.recovery import Abort, Dispatch, FreeVram, Interrupt, RecoveryDecided
-from contracts.runtime import Service
 from contracts.settings import BusSettings
 from contracts.taxonomy import FailureClass, Strategy
+from cr_client.bus import Bus
+from cr_runtime.service import Service
 from recovery.adapters import event_log
 from recovery.adapters.policy_store import encode_policy
 from recovery.adapters.snapshots import SEQ_KEY, Mark, SnapshotStore

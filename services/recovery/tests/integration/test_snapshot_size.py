@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from contracts.bus import Bus
 from contracts.settings import BusSettings
 from contracts.taxonomy import FailureClass, Strategy
+from cr_client.bus import Bus
 from recovery.adapters.snapshots import SnapshotStore
 from services.recovery.tests.builders import (
     classified,

@@ -11,10 +11,11 @@ from nats.js.errors import NotFoundError
 
 from contracts import subjects
 from contracts.backends import parse_backends
-from contracts.bus import Bus
-from contracts.client import JobClient
-from contracts.consumer import Consumer
-from contracts.runtime import Service, configure_logging, serve
+from cr_client.bus import Bus
+from cr_client.client import JobClient
+from cr_runtime.consumer import Consumer
+from cr_runtime.logs import configure_logging
+from cr_runtime.service import Service, serve
 from submitter.adapters.claims import Claims
 from submitter.adapters.comfy import ComfyClient, make_http
 from submitter.adapters.registry import Registry

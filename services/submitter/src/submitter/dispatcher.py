@@ -14,7 +14,6 @@ from typing import Any
 import structlog
 
 from contracts.backends import EXTRA_DATA_KEY, BackendRef, monitor_client_id
-from contracts.bus import Bus
 from contracts.envelope import derive_event_id, prompt_id_for, utcnow
 from contracts.errors import TransientError
 from contracts.job import (
@@ -26,6 +25,7 @@ from contracts.job import (
     JobFailed,
     JobSubmitted,
 )
+from cr_client.bus import Bus
 from submitter import evidence
 from submitter.adapters.claims import Claims
 from submitter.adapters.comfy import ComfyClient, PromptReply
@@ -133,12 +133,12 @@ class Dispatcher:
         if await self._done(attempt):
             return
         key = prompt_id_for(attempt.job_id, attempt.attempt, 0)
-        backend_id = await self._claim(key, attempt, view.id)
+        backend_id, fresh = await self._claim(key, attempt, view.id)
         if backend_id in views:
             views[backend_id].dispatched(now)
         # asked again while holding the claim: a holder releases only after publishing
         if not await self._done(attempt):
-            await self._dispatch_to(self._client(backend_id), attempt)
+            await self._dispatch_to(self._client(backend_id), attempt, fresh)
         await self.claims.release(key)
 
     async def _done(self, attempt: Attempt) -> bool:
@@ -147,9 +147,13 @@ class Dispatcher:
             log.info("dispatch.already_done", job_id=attempt.job_id, attempt=attempt.attempt)
         return done
 
-    async def _claim(self, key: str, attempt: Attempt, backend_id: str) -> str:
+    async def _claim(self, key: str, attempt: Attempt, backend_id: str) -> tuple[str, bool]:
         """Hold the attempt's claim; the backend to post to (a taken-over claim keeps its own:
-        the prompt may already be there).
+        the prompt may already be there), and whether the claim is fresh.
+
+        Fresh (created, not taken over) means no holder left this attempt unfinished: a
+        holder releases only after publishing the outcome, which `_done` then finds. So the
+        backend cannot have its prompts, and they are posted without asking it first.
 
         Raises:
             TransientError: another instance holds it and may still be posting.
@@ -157,23 +161,23 @@ class Dispatcher:
         now = time.time()
         standing = await self.claims.take(key, backend_id, attempt.job_id, attempt.attempt, now)
         if standing is None:
-            return backend_id
+            return backend_id, True
         if self.claims.may_take_over(standing, now) and await self.claims.take_over(
             key, standing, now
         ):
             claimed = standing.record.backend_id
-            return claimed if claimed in self.clients else backend_id
+            return (claimed if claimed in self.clients else backend_id), False
         wait = max(1.0, self.claims.stale_after_s / 10)
         raise TransientError("another submitter instance holds this attempt", wait)
 
-    async def _dispatch_to(self, client: ComfyClient, attempt: Attempt) -> None:
+    async def _dispatch_to(self, client: ComfyClient, attempt: Attempt, fresh: bool) -> None:
         backend_id = client.ref.id
         submitted = await self.submitted_event(attempt.job_id)
         expected = list(submitted.expected_outputs) if submitted else []
         try:
             for asset in attempt.uploads:
                 await client.upload_image(asset.name, asset.data_b64, asset.subfolder)
-            prompts, failure = await self._post_all(client, attempt, expected)
+            prompts, failure = await self._post_all(client, attempt, expected, fresh)
         except ComfyUnreachableError as exc:
             await self._fail(
                 attempt, backend_id, None, evidence.unreachable(exc.exception_type, exc.message)
@@ -188,12 +192,13 @@ class Dispatcher:
         await self._dispatched(attempt, backend_id, prompts, submitted)
 
     async def _post_all(
-        self, client: ComfyClient, attempt: Attempt, expected: list[str]
+        self, client: ComfyClient, attempt: Attempt, expected: list[str], fresh: bool
     ) -> tuple[list[DispatchedPrompt], tuple[str, FailureEvidence] | None]:
+        """Post each part; on a claim taken over, each is looked for first (`_claim`)."""
         prompts: list[DispatchedPrompt] = []
         for part, workflow in enumerate(attempt.workflows):
             prompt_id = prompt_id_for(attempt.job_id, attempt.attempt, part)
-            if await client.has_prompt(prompt_id):
+            if not fresh and await client.has_prompt(prompt_id):
                 log.info("dispatch.already_posted", prompt_id=prompt_id)
                 prompts.append(
                     DispatchedPrompt(prompt_id=prompt_id, part=part, output_nodes=expected)

@@ -8,7 +8,6 @@ import structlog
 
 from contracts.backends import EXTRA_DATA_KEY
 from contracts.codec import AnyEvent
-from contracts.consumer import Delivery
 from contracts.control import DispatchResumed, EmergencyStopRequested
 from contracts.errors import TransientError
 from contracts.job import FailureEvidence, JobFailed, JobSubmitted
@@ -22,6 +21,7 @@ from contracts.recovery import (
     UploadInput,
 )
 from contracts.workflow import InvalidWorkflowError, apply_params
+from cr_runtime.consumer import Delivery
 from submitter.dispatcher import Attempt, Dispatcher, not_yet
 from submitter.errors import ComfyReplyError, ComfyUnreachableError
 from submitter.selection import Constraints

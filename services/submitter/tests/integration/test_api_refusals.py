@@ -11,12 +11,13 @@ import pytest
 
 from comfy_recovery.demo import base_workflow
 from comfy_recovery.natsd import free_port
-from contracts import Bus, BusSettings, JobStatus, JobView, utcnow
+from contracts import BusSettings, JobStatus, JobView, utcnow
 from contracts import subjects as subj
 from contracts.codec import decode
 from contracts.job import Binding, JobSubmitted
 from contracts.readmodel import encode_view
 from contracts.workflow import submission_limit
+from cr_client import Bus
 from services.submitter.tests.integration.apiserver import serving
 from submitter.config import Settings
 

@@ -15,7 +15,6 @@ from nats.js.errors import KeyNotFoundError
 from comfysim import FaultSpec, SimBackend, SimBackendSpec
 from comfysim.middleware import SERVER_ERROR_TEXT
 from contracts import (
-    Bus,
     BusSettings,
     Dispatch,
     JobDispatched,
@@ -27,6 +26,7 @@ from contracts import (
     utcnow,
 )
 from contracts import subjects as subj
+from cr_client import Bus
 from submitter.adapters.claims import ClaimRecord
 from tests.support.edge import (
     Edge,

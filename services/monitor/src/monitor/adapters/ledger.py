@@ -11,10 +11,10 @@ from nats.js import api as js_api
 from nats.js.errors import NotFoundError
 
 from contracts import codec, subjects
-from contracts.bus import Bus
 from contracts.codec import AnyEvent
 from contracts.errors import BusUnavailableError, PermanentError
 from contracts.job import InterruptSent
+from cr_client.bus import Bus
 
 REPLAY_WAIT_S: Final = 5.0
 """How long one stored message may take to arrive before NATS counts as unavailable."""

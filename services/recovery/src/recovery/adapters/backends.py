@@ -20,7 +20,7 @@ from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 
 from contracts import subjects
 from contracts.backend import BackendHealth, BackendInventory, BreakerState
-from contracts.bus import Bus
+from cr_client.bus import Bus
 from recovery import breaker as breakers
 from recovery.adapters.kv_watch import KvFollower
 from recovery.adapters.nats_errors import UNAVAILABLE, unavailable

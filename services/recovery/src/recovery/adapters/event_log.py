@@ -10,9 +10,9 @@ from nats.js import api as js_api
 from nats.js.errors import NotFoundError
 
 from contracts import codec, subjects
-from contracts.bus import Bus
 from contracts.codec import AnyEvent
 from contracts.errors import UndecodableEventError
+from cr_client.bus import Bus
 
 log = structlog.get_logger(__name__)
 

@@ -7,8 +7,8 @@ from nats.js.errors import InvalidKeyError
 from nats.js.kv import KeyValue
 
 from contracts import subjects
-from contracts.bus import Bus
 from contracts.readmodel import JobView, encode_view
+from cr_client.bus import Bus
 from recovery.adapters.nats_errors import UNAVAILABLE, unavailable
 
 log = structlog.get_logger(__name__)

@@ -11,8 +11,8 @@ import structlog
 from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 
 from contracts import subjects
-from contracts.bus import Bus
 from contracts.policy import RecoveryPolicy
+from cr_client.bus import Bus
 from recovery.adapters.kv_watch import KvFollower
 
 log = structlog.get_logger(__name__)

@@ -28,7 +28,7 @@ from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 from nats.js.object_store import ObjectStore
 
 from contracts import subjects
-from contracts.bus import Bus
+from cr_client.bus import Bus
 from recovery.adapters.nats_errors import UNAVAILABLE, unavailable
 from recovery.job_state import JobState
 

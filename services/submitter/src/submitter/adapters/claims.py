@@ -10,8 +10,8 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
 from contracts import subjects
-from contracts.bus import Bus
 from contracts.errors import BusUnavailableError
+from cr_client.bus import Bus
 
 
 class ClaimRecord(msgspec.Struct, frozen=True, kw_only=True):

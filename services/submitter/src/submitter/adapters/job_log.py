@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.errors import NotFoundError
 
 from contracts import codec, subjects
-from contracts.bus import Bus
 from contracts.codec import AnyEvent
 from contracts.errors import BusUnavailableError, PermanentError
 from contracts.job import JobSubmitted
+from cr_client.bus import Bus
 
 
 class JobLog:
@@ -44,8 +46,6 @@ class JobLog:
         A decision delivered again, or a second decision for the same attempt, then has
         nothing left to do; attempts are numbered by recovery and never reused.
         """
-        for family in (subjects.JOB_DISPATCHED, subjects.JOB_FAILED):
-            event = await self.last(family, job_id)
-            if event is not None and event.attempt >= attempt:
-                return True
-        return False
+        families = (subjects.JOB_DISPATCHED, subjects.JOB_FAILED)
+        found = await asyncio.gather(*(self.last(family, job_id) for family in families))
+        return any(event is not None and event.attempt >= attempt for event in found)

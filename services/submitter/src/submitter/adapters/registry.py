@@ -16,8 +16,8 @@ from nats.js.kv import KeyValue
 from contracts import codec, subjects
 from contracts.backend import BackendHealth, BackendInventory, BreakerChanged
 from contracts.backends import BackendRef
-from contracts.bus import Bus
 from contracts.errors import PermanentError
+from cr_client.bus import Bus
 from submitter.selection import BackendView
 
 log = structlog.get_logger(__name__)

@@ -12,10 +12,11 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from nats.js.errors import KeyNotFoundError, NoKeysError
 
-from contracts import JobClient, JobView, RecoveryPolicy, subjects
+from contracts import JobView, RecoveryPolicy, subjects
 from contracts.envelope import utcnow
 from contracts.errors import JobNotFoundError
 from contracts.readmodel import TERMINAL, decode_view
+from cr_client import JobClient
 from submitter.adapters.registry import Registry
 from submitter.api.problems import Problem
 from submitter.api.schemas import PolicyBody

@@ -17,8 +17,9 @@ from contracts.errors import (
     SubmitRefusedError,
 )
 from contracts.job import Binding
-from contracts.rpc import StatsUnavailableError, request_stats
+from contracts.rpc import StatsUnavailableError
 from contracts.workflow import InvalidWorkflowError, WorkflowTooLargeError
+from cr_client.rpc import request_stats
 from submitter.api.deps import ApiDeps, Deps, authorize, check_token, policy_of
 from submitter.api.problems import PROBLEM, Problem
 from submitter.api.schemas import Accepted, CancelRequest, JobAccepted, JobRequest, RetryRequest

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import logging
 from urllib.parse import urlsplit
 
 import nats
-import structlog
 from nats.aio.client import Client
 from nats.errors import ConnectionClosedError, MaxPayloadError, NoServersError
 from nats.errors import TimeoutError as NatsTimeout
@@ -16,13 +15,13 @@ from nats.js.api import PubAck
 from nats.js.errors import NoStreamResponseError
 from nats.js.kv import KeyValue
 
-from contracts import codec, metrics, subjects
+from contracts import codec, subjects
 from contracts.codec import AnyEvent
 from contracts.errors import BusUnavailableError, EventTooLargeError
 from contracts.settings import BusSettings
-from contracts.streams import ensure_streams
+from cr_client.streams import ensure_streams
 
-log = structlog.get_logger(__name__)
+log = logging.getLogger(__name__)
 _RETRYABLE = (NatsTimeout, NoStreamResponseError, ConnectionClosedError, asyncio.TimeoutError)
 
 
@@ -82,11 +81,11 @@ class Bus:
         ack = await self.publish_raw(
             subject, data, {subjects.HDR_MSG_ID: event.event_id}, timeout=timeout
         )
-        family = metrics.family_of(subject)
-        metrics.EVENTS_PUBLISHED.labels(family).inc()
-        if ack.duplicate:
-            metrics.EVENTS_DUPLICATE.labels(family).inc()
+        self.on_published(subject, ack)
         return ack
+
+    def on_published(self, subject: str, ack: PubAck) -> None:
+        """Called after each event is stored (the service runtime counts them); a no-op."""
 
     async def publish_raw(
         self, subject: str, data: bytes, headers: dict[str, str], *, timeout: float | None = None
@@ -110,7 +109,10 @@ class Bus:
             except _RETRYABLE as exc:
                 if attempt == self.settings.publish_retries:
                     raise BusUnavailableError(f"publish to {subject} failed: {exc!r}") from exc
-                log.warning("publish.retry", subject=subject, attempt=attempt, error=repr(exc))
+                log.warning(
+                    "publish.retry",
+                    extra={"subject": subject, "attempt": attempt, "error": repr(exc)},
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
         raise AssertionError("unreachable")
@@ -149,7 +151,7 @@ async def _probe(settings: BusSettings) -> None:
 
 
 async def _log_error(exc: Exception) -> None:
-    log.warning("nats.error", error=repr(exc))
+    log.warning("nats.error", extra={"error": repr(exc)})
 
 
 async def _log_disconnected() -> None:
@@ -158,8 +160,3 @@ async def _log_disconnected() -> None:
 
 async def _log_reconnected() -> None:
     log.info("nats.reconnected")
-
-
-def headers_of(msg: Any) -> dict[str, str]:
-    """A message's headers, never None."""
-    return dict(msg.headers or {})

@@ -1,7 +1,7 @@
 """JetStream's own give-ups: the MAX_DELIVERIES advisory, turned into a dead letter.
 
 A consumer dead-letters a message itself when it would nak it on its last delivery
-(`contracts.consumer`). The one case it cannot see is a last delivery that was never
+(`cr_runtime.consumer`). The one case it cannot see is a last delivery that was never
 answered (the handler outlived ``ack_wait``, or the process died): JetStream then drops
 the message and publishes an advisory. `GiveUps` listens for it on the durable's subject
 and dead-letters the message by its stream sequence, so nothing is lost silently.
@@ -17,7 +17,7 @@ import structlog
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.errors import NotFoundError
 
-from contracts.bus import Bus
+from cr_client.bus import Bus
 
 log = structlog.get_logger(__name__)
 MAX_DELIVERIES_ADVISORY: Final = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{stream}.{durable}"

@@ -1,5 +1,5 @@
 """`JobClient`: submit ComfyUI jobs, cancel and retry them, stop and resume dispatch; it
-reads jobs back through `contracts.reader.JobReader` (follow, result, history, status)."""
+reads jobs back through `cr_client.reader.JobReader` (follow, result, history, status)."""
 
 from __future__ import annotations
 
@@ -8,23 +8,17 @@ from typing import Any, Final
 import msgspec
 
 from contracts import codec
-from contracts.bus import Bus
 from contracts.control import DispatchResumed, EmergencyStopRequested
 from contracts.eligibility import cancel_refusal, retry_refusal
 from contracts.envelope import CONTROL_JOB_ID, derive_event_id, new_event_id, utcnow
 from contracts.errors import JobNotEligibleError, JobNotFoundError, SubmitRefusedError
 from contracts.job import Binding, InputAsset, JobCancelRequested, JobRetryRequested, JobSubmitted
 from contracts.policy import RecoveryPolicy
-from contracts.reader import (
-    IDLE_POLL_S,
-    JobReader,
-    JobResult,
-    is_valid_job_id,
-    terminal_status,
-)
 from contracts.readmodel import JobStatus
 from contracts.settings import BusSettings
 from contracts.workflow import check_size, resolve_bindings, submission_limit, validate_workflow
+from cr_client.bus import Bus
+from cr_client.reader import IDLE_POLL_S, JobReader, JobResult, is_valid_job_id, terminal_status
 
 __all__ = [
     "IDLE_POLL_S",

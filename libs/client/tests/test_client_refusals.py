@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 
 from comfy_recovery.demo import base_workflow
-from contracts import Bus, JobClient, JobStatus, JobView, derive_event_id, utcnow
+from contracts import JobStatus, JobView, derive_event_id, utcnow
 from contracts import subjects as subj
-from contracts.client import SUBMITTED_ROLE
 from contracts.eligibility import cancel_refusal, retry_refusal
 from contracts.errors import JobNotEligibleError, JobNotFoundError, SubmitRefusedError
 from contracts.job import Binding
@@ -22,6 +21,8 @@ from contracts.workflow import (
     resolve_bindings,
     submission_limit,
 )
+from cr_client import Bus, JobClient
+from cr_client.client import SUBMITTED_ROLE
 
 
 def wf() -> dict[str, Any]:

@@ -16,12 +16,12 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js.errors import KeyNotFoundError, NotFoundError
 
 from contracts import codec, subjects
-from contracts.bus import Bus
 from contracts.codec import AnyEvent
 from contracts.errors import JobNotFoundError, PermanentError
 from contracts.job import JobCompleted, JobRetryRequested, JobSubmitted
 from contracts.readmodel import JobStatus, JobView, decode_view
 from contracts.recovery import Abort, RecoveryDecided
+from cr_client.bus import Bus
 
 
 @dataclass

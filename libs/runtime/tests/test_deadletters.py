@@ -11,21 +11,14 @@ import msgspec
 import pytest
 from nats.errors import TimeoutError as NatsTimeout
 
-from contracts import (
-    Bus,
-    BusSettings,
-    Consumer,
-    FailureEvidence,
-    JobFailed,
-    TransientError,
-    metrics,
-    utcnow,
-)
+from contracts import BusSettings, FailureEvidence, JobFailed, TransientError, utcnow
 from contracts import subjects as subj
-from contracts.advisories import GiveUps
 from contracts.codec import AnyEvent
-from contracts.consumer import Delivery
 from contracts.errors import EventTooLargeError
+from cr_client import Bus
+from cr_runtime import Consumer, metrics
+from cr_runtime.advisories import GiveUps
+from cr_runtime.consumer import Delivery
 from tests.support.cleanup import purge_everything
 
 pytestmark = pytest.mark.integration

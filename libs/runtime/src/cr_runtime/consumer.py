@@ -35,12 +35,14 @@ from nats.errors import ConnectionClosedError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.errors import NotFoundError, ServiceUnavailableError
 
-from contracts import codec, metrics, subjects
-from contracts.advisories import GiveUps
-from contracts.bus import Bus
+from contracts import codec, subjects
 from contracts.codec import AnyEvent
 from contracts.errors import BusUnavailableError, PermanentError, TransientError
-from contracts.streams import CONSUMERS_BY_NAME, ConsumerSpec, ensure_consumer
+from contracts.streams import CONSUMERS_BY_NAME, ConsumerSpec
+from cr_client.bus import Bus
+from cr_client.streams import ensure_consumer
+from cr_runtime import metrics
+from cr_runtime.advisories import GiveUps
 
 log = structlog.get_logger(__name__)
 
@@ -324,8 +326,3 @@ async def _settle(op: Awaitable[None]) -> None:
         await op
     except (TimeoutError, ConnectionClosedError, NatsTimeout) as exc:
         log.warning("consumer.ack_lost", error=repr(exc))
-
-
-async def run_all(consumers: Sequence[Consumer]) -> None:
-    """Run several consumers until all stop."""
-    await asyncio.gather(*(c.run() for c in consumers))

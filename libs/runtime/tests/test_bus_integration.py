@@ -6,18 +6,12 @@ import asyncio
 
 import pytest
 
-from contracts import (
-    Bus,
-    Consumer,
-    FailureEvidence,
-    JobFailed,
-    TransientError,
-    derive_event_id,
-    utcnow,
-)
+from contracts import FailureEvidence, JobFailed, TransientError, derive_event_id, utcnow
 from contracts import subjects as subj
 from contracts.codec import AnyEvent
-from contracts.consumer import Delivery
+from cr_client import Bus
+from cr_runtime import Consumer
+from cr_runtime.consumer import Delivery
 
 pytestmark = pytest.mark.integration
 
@@ -100,7 +94,8 @@ async def test_transient_error_redelivers_after_delay(bus: Bus) -> None:
 
 
 async def test_result_returns_when_a_late_event_follows_the_end(bus: Bus) -> None:
-    from contracts import JobClient, JobCompleted, JobProgressed, JobStatus
+    from contracts import JobCompleted, JobProgressed, JobStatus
+    from cr_client import JobClient
 
     common = {"job_id": "late", "attempt": 1, "occurred_at": utcnow(), "source": "test"}
     await bus.publish(JobCompleted(event_id="late-c", backend_id="b0", prompt_ids=[], **common))

@@ -1,0 +1,105 @@
+"""Applying the stream, consumer and KV definitions of `contracts.streams` to JetStream."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from nats.js import JetStreamContext
+from nats.js import api as js_api
+from nats.js.errors import BadRequestError, BucketNotFoundError, NotFoundError
+
+from contracts import subjects
+from contracts.settings import BusSettings
+from contracts.streams import BACKOFF_S, CONSUMERS, KV_BUCKETS, ConsumerSpec
+
+_DAY: Final = 86_400.0
+
+
+def stream_configs(settings: BusSettings) -> list[js_api.StreamConfig]:
+    """The three streams with file storage, replicas and dedup window from `settings`."""
+    events_age = settings.events_max_age_days * _DAY or None
+    common = {
+        "storage": js_api.StorageType.FILE,
+        "num_replicas": settings.replicas,
+        "duplicate_window": settings.duplicate_window_s,
+    }
+    return [
+        js_api.StreamConfig(
+            name=subjects.EVENTS_STREAM,
+            subjects=list(subjects.EVENTS_SUBJECTS),
+            max_age=events_age,
+            allow_direct=True,
+            **common,  # type: ignore[arg-type]
+        ),
+        js_api.StreamConfig(
+            name=subjects.TELEMETRY_STREAM,
+            subjects=list(subjects.TELEMETRY_SUBJECTS),
+            max_age=settings.telemetry_max_age_hours * 3600,
+            **common,  # type: ignore[arg-type]
+        ),
+        js_api.StreamConfig(
+            name=subjects.DEADLETTER_STREAM,
+            subjects=list(subjects.DEADLETTER_SUBJECTS),
+            max_age=30 * _DAY,
+            **common,  # type: ignore[arg-type]
+        ),
+    ]
+
+
+def consumer_config(spec: ConsumerSpec, settings: BusSettings) -> js_api.ConsumerConfig:
+    """The JetStream config of `spec`: explicit ack, ack wait, max deliver, backoff."""
+    max_deliver = -1 if spec.unlimited_deliveries else settings.max_deliver
+    backoff = [settings.ack_wait_s, *BACKOFF_S]
+    if max_deliver > 0:
+        backoff = backoff[: max(1, max_deliver - 1)]
+    return js_api.ConsumerConfig(
+        durable_name=spec.durable,
+        description=spec.description,
+        ack_policy=js_api.AckPolicy.EXPLICIT,
+        deliver_policy=js_api.DeliverPolicy(spec.deliver_policy),
+        ack_wait=settings.ack_wait_s,
+        max_deliver=max_deliver,
+        backoff=backoff,
+        max_ack_pending=spec.max_ack_pending,
+        filter_subjects=list(spec.filter_subjects),
+        num_replicas=settings.replicas,
+    )
+
+
+async def ensure_streams(js: JetStreamContext, settings: BusSettings) -> None:
+    """Create or update every stream, consumer and KV bucket. Safe to run many times."""
+    for config in stream_configs(settings):
+        try:
+            await js.add_stream(config)
+        except BadRequestError:
+            await js.update_stream(config)
+    for spec in CONSUMERS:
+        await ensure_consumer(js, spec, settings)
+    for bucket, history, description in KV_BUCKETS:
+        await ensure_bucket(js, bucket, history, description, settings)
+
+
+async def ensure_consumer(js: JetStreamContext, spec: ConsumerSpec, settings: BusSettings) -> None:
+    """Create `spec`'s durable consumer if it is missing (it is never reset)."""
+    try:
+        await js.consumer_info(spec.stream, spec.durable)
+    except NotFoundError:
+        await js.add_consumer(spec.stream, consumer_config(spec, settings))
+
+
+async def ensure_bucket(
+    js: JetStreamContext, bucket: str, history: int, description: str, settings: BusSettings
+) -> None:
+    """Create a KV bucket with file storage if it is missing."""
+    try:
+        await js.key_value(bucket)
+    except (BucketNotFoundError, NotFoundError):
+        await js.create_key_value(
+            js_api.KeyValueConfig(
+                bucket=bucket,
+                history=history,
+                description=description,
+                storage=js_api.StorageType.FILE,
+                replicas=settings.replicas,
+            )
+        )

@@ -1,0 +1,105 @@
+"""The shell every service runs in: connect, build, run consumers and tasks, stop on a signal."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from contracts.errors import ContractsError
+from contracts.settings import BusSettings
+from cr_client.bus import Bus
+from cr_runtime.bus import MeteredBus
+from cr_runtime.consumer import Consumer
+from cr_runtime.health import ReadyCheck, start_health_server
+
+log = structlog.get_logger(__name__)
+
+
+class ServiceCrashedError(ContractsError):
+    """A consumer or background task of the service died; raised after a clean stop."""
+
+    error_code = "SERVICE_CRASHED"
+
+
+@dataclass
+class Service:
+    """What a running service exposes to the shell: consumers, background tasks, checks."""
+
+    consumers: Sequence[Consumer] = ()
+    tasks: Sequence[Callable[[], Coroutine[Any, Any, None]]] = ()
+    ready_checks: Sequence[ReadyCheck] = ()
+    on_stop: Sequence[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+
+async def serve(
+    name: str,
+    bus_settings: BusSettings,
+    build: Callable[[Bus], Awaitable[Service]],
+    *,
+    health_port: int | None = None,
+    stop_event: asyncio.Event | None = None,
+) -> None:
+    """Connect, build the service, run it until SIGINT/SIGTERM, then stop cleanly.
+
+    Consumers finish the batch in hand; nothing unacknowledged is lost (it is redelivered
+    to the next instance).
+    """
+    stop = stop_event or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    bus = await MeteredBus.connect(bus_settings, name=name)
+    service = await build(bus)
+    server = None
+    if health_port is not None:
+        server = await start_health_server(
+            bus, service.consumers, service.ready_checks, health_port
+        )
+    runners = [asyncio.create_task(c.run(), name=c.spec.durable) for c in service.consumers]
+    background = [asyncio.create_task(t()) for t in service.tasks]
+    log.info("service.started", consumers=[c.spec.durable for c in service.consumers])
+    died = await _until_stopped_or_dead(stop, runners, background)
+    for task in background:
+        task.cancel()
+    for consumer in service.consumers:
+        consumer.stop()
+    if runners:
+        await asyncio.wait(runners, timeout=10)
+    for task in runners:
+        task.cancel()
+    for hook in service.on_stop:
+        await hook()
+    if server is not None:
+        server.close()
+    await bus.close()
+    log.info("service.stopped")
+    if died:
+        # a non-zero exit, so the supervisor (or Kubernetes) notices and restarts us
+        raise ServiceCrashedError(f"{name}: {died[0]!r}") from died[0]
+
+
+async def _until_stopped_or_dead(
+    stop: asyncio.Event, runners: list[asyncio.Task[None]], background: list[asyncio.Task[None]]
+) -> list[BaseException]:
+    """Wait for a stop request, a consumer ending, or any task raising.
+
+    A background task that returns normally (e.g. the GPU sampler without NVML) is done,
+    not dead; the service goes on.
+    """
+    stopper = asyncio.create_task(stop.wait())
+    pending: set[asyncio.Task[Any]] = {stopper, *runners, *background}
+    while True:
+        done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        died = [t.exception() for t in done if t is not stopper and t.exception() is not None]
+        for exc in died:
+            log.error("service.task_died", error=repr(exc))
+        if died or stopper in done or any(t in done for t in runners):
+            stopper.cancel()
+            return [e for e in died if e is not None]
