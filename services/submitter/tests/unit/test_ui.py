@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import pytest
-
 from contracts import JobStatus, JobView
 from submitter.api.ui import charts
 from submitter.api.ui.auth import safe_next
 from submitter.api.ui.present import param_rows
-from submitter.api.ui.recovery_page import parse_policy, rates_over_time
+from submitter.api.ui.recovery_page import rates_over_time
+from submitter.api.ui.replay_page import _error_line, arguments
 
 
 def window(**by_class: tuple[int, int]) -> dict[str, object]:
@@ -42,17 +41,21 @@ def test_charts_are_svg_images_with_titles_and_no_data_is_said() -> None:
     assert "&lt;b&gt;" in str(charts.bar_chart("t", [("<b>", 1.0)], str)), "labels are escaped"
 
 
-def test_a_replay_policy_is_checked_like_the_command_does() -> None:
-    assert parse_policy('{"allow_degradation": true}').allow_degradation is True
-    for text, said in [
-        ("{", "not JSON"),
-        ("[]", "JSON object"),
-        ('{"colour": 1}', "unknown policy field(s): colour"),
-        ('{"max_attempts": "x"}', "invalid policy"),
-        ('{"max_attempts": 0}', "at least 1"),
-    ]:
-        with pytest.raises(ValueError, match=said.replace("(", r"\(").replace(")", r"\)")):
-            parse_policy(text)
+def test_the_replay_form_becomes_the_commands_arguments_and_its_error_line() -> None:
+    form = {"since": " 2026-01-01 ", "until": "", "mode": "as_default"}
+    assert arguments(form, "/tmp/p.json") == [
+        "replay",
+        "--policy",
+        "/tmp/p.json",
+        "--json",
+        "--since",
+        "2026-01-01",
+        "--as-default",
+    ]
+    assert arguments({"mode": "override"}, "p")[-1] == "--json"
+    stderr = "a warning\ncomfy-recovery: error: /tmp/x/policy.json: unknown policy field(s): c\n"
+    said = _error_line(stderr, "/tmp/x/policy.json")
+    assert said == "the policy: unknown policy field(s): c"
 
 
 def test_parameters_show_original_and_current_and_what_changed() -> None:

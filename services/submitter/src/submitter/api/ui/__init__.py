@@ -19,6 +19,7 @@ from submitter.api.ui.actions import router as actions_router
 from submitter.api.ui.pages import router as pages_router
 from submitter.api.ui.recovery_page import router as recovery_router
 from submitter.api.ui.render import templates
+from submitter.api.ui.replay_page import router as replay_router
 
 STATIC: Final = Path(__file__).parent / "static"
 
@@ -28,6 +29,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(pages_router)
     app.include_router(actions_router)
     app.include_router(recovery_router)
+    app.include_router(replay_router)
     app.mount("/ui/static", StaticFiles(directory=STATIC), name="ui-static")
     app.add_exception_handler(auth.LoginRequired, _login)
     app.add_exception_handler(auth.TokenAccepted, _accepted)

@@ -1,17 +1,14 @@
-"""The recovery charts (from analytics' statistics, asked over the bus like ``stats``) and
-the what-if replay of a policy (the ``replay`` command's own functions)."""
+"""The recovery charts, from analytics' statistics asked over the bus as ``stats`` does."""
 
 from __future__ import annotations
 
-import json
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-import msgspec
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
-from contracts import RecoveryPolicy
 from contracts.rpc import StatsUnavailableError
 from cr_client.rpc import request_stats
 from submitter.api.deps import Deps
@@ -35,7 +32,8 @@ async def recovery(request: Request, deps: Deps, period: str = "1h") -> HTMLResp
     starts = [now - span + span * i / PERIODS for i in range(PERIODS)]
     try:
         overall = await request_stats(deps.client.bus, None, True)
-        windows = [await request_stats(deps.client.bus, start, False) for start in starts]
+        asks = (request_stats(deps.client.bus, start, False) for start in starts)
+        windows = list(await asyncio.gather(*asks))
     except StatsUnavailableError as exc:
         problem = Problem(503, "Statistics unavailable", str(exc))
         return problem_page(request, problem, "/ui/recovery")
@@ -92,63 +90,3 @@ def _pct(value: float) -> str:
 
 def _secs(value: float) -> str:
     return f"{value:.1f} s"
-
-
-@router.get("/replay")
-async def replay_form(request: Request) -> HTMLResponse:
-    """The what-if form: a policy, a time window."""
-    return page(request, "replay.html", report=None, error="", form={})
-
-
-@router.post("/replay")
-async def replay(request: Request, deps: Deps) -> HTMLResponse:
-    """Replay the recorded failures under the policy given (read-only, as ``replay``)."""
-    from comfy_recovery import replay_cmd  # the CLI's replay, installed with the stack
-    from recovery.replay import as_default, override
-    from recovery.replay_report import summarize
-
-    form = await auth.form_fields(request)
-    try:
-        policy = parse_policy(form.get("policy", ""))
-        since, until = _when(form.get("since", ""), "since"), _when(form.get("until", ""), "until")
-    except ValueError as exc:
-        return page(request, "replay.html", 422, report=None, error=str(exc), form=form)
-    mode = form.get("mode") == "as_default"
-    policy_for = as_default(policy) if mode else override(policy)
-    jobs, unreadable = await replay_cmd.replay(deps.client.bus, policy_for, since, until)
-    report = {"unreadable_jobs": unreadable, **summarize(jobs)}
-    return page(request, "replay.html", report=report, error="", form=form)
-
-
-def parse_policy(text: str) -> RecoveryPolicy:
-    """A policy from JSON text; unknown fields and wrong types are refused, naming them.
-
-    Raises:
-        ValueError: with the reason.
-    """
-    try:
-        raw = json.loads(text or "{}")
-    except ValueError as exc:
-        raise ValueError(f"the policy is not JSON: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ValueError("the policy must be a JSON object")
-    unknown = sorted(set(raw) - set(RecoveryPolicy.__struct_fields__))
-    if unknown:
-        raise ValueError(f"unknown policy field(s): {', '.join(unknown)}")
-    try:
-        policy = msgspec.convert(raw, RecoveryPolicy)
-    except msgspec.ValidationError as exc:
-        raise ValueError(f"invalid policy: {exc}") from exc
-    if policy.max_attempts < 1:
-        raise ValueError("max_attempts must be at least 1")
-    return policy
-
-
-def _when(text: str, name: str) -> datetime | None:
-    if not text.strip():
-        return None
-    try:
-        when = datetime.fromisoformat(text.strip())
-    except ValueError as exc:
-        raise ValueError(f"{name}: expected an ISO 8601 date or time") from exc
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
