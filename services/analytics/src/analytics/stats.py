@@ -5,7 +5,8 @@ Shape (``recovery_rate`` is a fraction in [0, 1]; seconds are floats):
 (jobs that met a failure and then completed / were aborted), ``recovery_rate``,
 ``error_distribution`` (class → failures), then ``jobs_with_errors``, ``cancelled``,
 ``in_progress``, ``median_attempts``, ``mttr_s``, ``by_class`` rows, and with ``detailed``
-``by_backend`` and ``by_strategy`` rows.
+``by_backend`` and ``by_strategy`` rows, ``wasted_gpu_seconds`` (failed attempts and their
+GPU-seconds per class, from the day of ``since``) and the top ``unknown_messages`` (all time).
 """
 
 from __future__ import annotations
@@ -37,6 +38,14 @@ RATE_FIELDS: Final = (
     "median_attempts",
     "mttr_s",
 )
+WASTED_SQL: Final = """
+SELECT failure_class, sum(failed_attempts) AS failed_attempts, sum(gpu_seconds) AS gpu_seconds
+FROM failed_attempt_gpu_seconds
+WHERE day >= toDate({since:DateTime64(6, 'UTC')})
+GROUP BY failure_class
+ORDER BY gpu_seconds DESC, failure_class
+"""
+UNKNOWN_SQL: Final = "SELECT message, occurrences, jobs, last_seen FROM unknown_messages LIMIT 10"
 COUNT_FIELDS: Final = RATE_FIELDS[:5]
 NO_JOBS: Final[Mapping[str, Any]] = {
     **dict.fromkeys(COUNT_FIELDS, 0),
@@ -61,7 +70,28 @@ async def collect_stats(store: Queryable, since: datetime | None, detailed: bool
     dimensions = ["all", "class", *(DETAIL_TABLES if detailed else ())]
     distribution = await store.query(DISTRIBUTION_SQL, params)
     rates = await store.query(RATES_SQL, {**params, "dimensions": dimensions})
-    return build_stats(distribution, rates, since=since, detailed=detailed)
+    stats = build_stats(distribution, rates, since=since, detailed=detailed)
+    if detailed:
+        wasted = await store.query(WASTED_SQL, params)
+        stats["wasted_gpu_seconds"] = [
+            {
+                "failure_class": str(r["failure_class"]),
+                "failed_attempts": int(r["failed_attempts"]),
+                "gpu_seconds": float(r["gpu_seconds"] or 0.0),
+            }
+            for r in wasted
+        ]
+        unknown = await store.query(UNKNOWN_SQL)
+        stats["unknown_messages"] = [
+            {
+                "message": str(r["message"]),
+                "occurrences": int(r["occurrences"]),
+                "jobs": int(r["jobs"]),
+                "last_seen": str(r["last_seen"]),
+            }
+            for r in unknown
+        ]
+    return stats
 
 
 def build_stats(
