@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
@@ -128,10 +127,3 @@ class NatsServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def environ_with(url: str) -> dict[str, str]:
-    """The current environment with ``CR_NATS_URL`` set to `url`."""
-    env = dict(os.environ)
-    env["CR_NATS_URL"] = url
-    return env

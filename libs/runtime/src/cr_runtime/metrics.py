@@ -26,7 +26,7 @@ HANDLER_ERRORS: Final = Counter(
 CONSUMER_LAG: Final = Gauge(
     "cr_consumer_lag", "Messages pending for a durable consumer", ["durable"]
 )
-CONSUMER_RESUBSCRIBES: Final = Gauge(
+CONSUMER_RESUBSCRIBES: Final = Counter(
     "cr_consumer_resubscribes", "Times the watchdog rebound a stuck consumer", ["durable"]
 )
 

@@ -11,15 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
 from contracts.job import Binding
 from recovery import nodes
 
 Workflow = dict[str, Any]
 """An API-format ComfyUI graph (treated as an immutable value)."""
-
-SIZE_KEYS: Final = ("width", "height", "batch_size", "steps")
 
 
 @dataclass(frozen=True, slots=True, order=True)

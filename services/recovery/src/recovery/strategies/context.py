@@ -54,6 +54,26 @@ class Plan:
     wait_until: datetime | None = None
 
 
+class GraphMemo:
+    """Graph analyses computed once per decision, keyed by graph identity (graphs never
+    mutate); the one mutable part of a decision, kept out of the frozen `Context`'s value."""
+
+    __slots__ = ("_hits",)
+
+    def __init__(self) -> None:
+        self._hits: dict[tuple[Any, ...], tuple[Workflow, Any]] = {}
+
+    def get(self, kind: str, graph: Workflow, arg: Any, make: Callable[[], Any]) -> Any:
+        """`make()` once per (kind, graph, arg)."""
+        key = (kind, id(graph), arg)
+        hit = self._hits.get(key)
+        if hit is not None and hit[0] is graph:
+            return hit[1]
+        value = make()
+        self._hits[key] = (graph, value)
+        return value
+
+
 @dataclass(frozen=True, slots=True)
 class Context:
     """One failure being decided, with everything a strategy may read (no I/O)."""
@@ -66,18 +86,12 @@ class Context:
     rng: random.Random
     tuning: Tuning
     uses: int = 0
-    memo: dict[tuple[Any, ...], tuple[Workflow, Any]] = field(default_factory=dict)
-    """Per-decision cache of graph analyses, keyed by graph identity (graphs never mutate)."""
+    memo: GraphMemo = field(default_factory=GraphMemo, compare=False, repr=False)
+    """Per-decision cache of graph analyses; not part of the context's value."""
 
     def cached(self, kind: str, graph: Workflow, arg: Any, make: Callable[[], Any]) -> Any:
         """`make()` once per (kind, graph, arg) within this decision."""
-        key = (kind, id(graph), arg)
-        hit = self.memo.get(key)
-        if hit is not None and hit[0] is graph:
-            return hit[1]
-        value = make()
-        self.memo[key] = (graph, value)
-        return value
+        return self.memo.get(kind, graph, arg, make)
 
     @property
     def backend_id(self) -> str | None:
