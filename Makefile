@@ -16,7 +16,7 @@ TOOLS := .tools
 ASYNCAPI_CLI_VERSION := 4.1.1
 ASYNCAPI := $(TOOLS)/node_modules/.bin/asyncapi
 
-.PHONY: help install run demo campaign test test-fast test-slow smoke bench lint fmt schemas asyncapi-cli clean
+.PHONY: help install chromium run demo campaign test test-fast test-slow smoke bench lint fmt schemas asyncapi-cli clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -30,6 +30,14 @@ $(BIN)/comfy-recovery: $(UV) pyproject.toml uv.lock $(wildcard libs/*/pyproject.
 
 install: $(BIN)/comfy-recovery ## create .venv with every member, dev tools and the comfy-recovery command
 
+chromium: ## the console's browser tests need Chromium: Debian's package via apt-get when missing (CR_CHROMIUM names another)
+	@if [ -n "$$CR_CHROMIUM" ] || command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then exit 0; fi; \
+	sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	if command -v apt-get >/dev/null && $$sudo apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium; then exit 0; fi; \
+	echo "make chromium: could not install Chromium with apt-get (root or sudo needed); install it, or set CR_CHROMIUM to a Chromium or Chrome binary, for tests/browser" >&2; \
+	exit 1
+
 run: install ## bring the local stack up: NATS, the five services, the simulator (no CR_COMFYUI_URLS)
 	$(BIN)/comfy-recovery up
 
@@ -39,7 +47,7 @@ demo: install ## run a few jobs (some fail and recover) and print the outcomes
 campaign: install ## the seeded fault campaign: 200 jobs, 3 simulated backends, 4 policies, one table
 	$(BIN)/comfy-recovery campaign $(CAMPAIGN_ARGS)
 
-test: install ## everything except the slow chaos tests (about 15 minutes on 2 cores)
+test: install chromium ## everything except the slow chaos tests (about 15 minutes on 2 cores)
 	$(PYTEST) -m "not slow" -q
 
 test-fast: install ## unit and contract tests only (no nats-server)
