@@ -10,7 +10,7 @@ from nats.js.errors import BadRequestError, BucketNotFoundError, NotFoundError
 
 from contracts import subjects
 from contracts.settings import BusSettings
-from contracts.streams import BACKOFF_S, CONSUMERS, KV_BUCKETS, ConsumerSpec
+from contracts.streams import CONSUMERS, KV_BUCKETS, ConsumerSpec
 
 _DAY: Final = 86_400.0
 
@@ -47,11 +47,15 @@ def stream_configs(settings: BusSettings) -> list[js_api.StreamConfig]:
 
 
 def consumer_config(spec: ConsumerSpec, settings: BusSettings) -> js_api.ConsumerConfig:
-    """The JetStream config of `spec`: explicit ack, ack wait, max deliver, backoff."""
+    """The JetStream config of `spec`: explicit ack, ack wait, max deliver.
+
+    No `backoff` list: with one, nats-server times a nak's delay against the backoff entry
+    of that delivery instead of the ack wait (delay - ack_wait + backoff[n]), so a 5 s
+    `retry_after_s` came back at once for several deliveries, then after 35 s. Every
+    durable delay (a retry not due yet, a held dispatch, a wait for a backend) is a nak
+    delay, so they must be exact; a missed ack is redelivered after `ack_wait_s`.
+    """
     max_deliver = -1 if spec.unlimited_deliveries else settings.max_deliver
-    backoff = [settings.ack_wait_s, *BACKOFF_S]
-    if max_deliver > 0:
-        backoff = backoff[: max(1, max_deliver - 1)]
     return js_api.ConsumerConfig(
         durable_name=spec.durable,
         description=spec.description,
@@ -59,7 +63,6 @@ def consumer_config(spec: ConsumerSpec, settings: BusSettings) -> js_api.Consume
         deliver_policy=js_api.DeliverPolicy(spec.deliver_policy),
         ack_wait=settings.ack_wait_s,
         max_deliver=max_deliver,
-        backoff=backoff,
         max_ack_pending=spec.max_ack_pending,
         filter_subjects=list(spec.filter_subjects),
         num_replicas=settings.replicas,
@@ -80,11 +83,17 @@ async def ensure_streams(js: JetStreamContext, settings: BusSettings) -> None:
 
 
 async def ensure_consumer(js: JetStreamContext, spec: ConsumerSpec, settings: BusSettings) -> None:
-    """Create `spec`'s durable consumer if it is missing (it is never reset)."""
+    """Create `spec`'s durable consumer if it is missing (it is never reset; a durable
+    made by an older version with a `backoff` list is updated to drop it)."""
     try:
-        await js.consumer_info(spec.stream, spec.durable)
+        info = await js.consumer_info(spec.stream, spec.durable)
     except NotFoundError:
         await js.add_consumer(spec.stream, consumer_config(spec, settings))
+        return
+    if info.config.backoff:
+        config = consumer_config(spec, settings)
+        config.max_deliver = info.config.max_deliver  # an older durable keeps its own limit
+        await js.add_consumer(spec.stream, config)
 
 
 async def ensure_bucket(

@@ -8,8 +8,6 @@ from typing import Final, Literal
 from contracts import subjects
 
 DeliverPolicy = Literal["all", "new"]
-BACKOFF_S: Final = (1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0)
-"""Redelivery backoff after a missed ack (the last value repeats)."""
 
 
 @dataclass(frozen=True)
@@ -73,7 +71,7 @@ CONSUMERS: Final[tuple[ConsumerSpec, ...]] = (
     ConsumerSpec(
         subjects.DURABLE_RECOVERY,
         subjects.EVENTS_STREAM,
-        ("job.>", "failure.>", "recovery.>", "control.>"),
+        subjects.EVENTS_SUBJECTS,
         max_ack_pending=1,
         description="recovery: every job event, in order",
     ),

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 import structlog
 
@@ -35,6 +35,8 @@ from submitter.errors import ComfyReplyError, ComfyUnreachableError
 from submitter.selection import Constraints, choose_backend, only_full, why_none
 
 log = structlog.get_logger(__name__)
+PAUSED_RETRY_S: Final = 2.0
+"""How often a dispatch held by an emergency stop looks again: `resume` takes effect within it."""
 SOURCE = f"submitter/{socket.gethostname()}-{os.getpid()}"
 
 
@@ -116,7 +118,7 @@ class Dispatcher:
                 instance holds the claim (the message comes back).
         """
         if self.paused:
-            raise TransientError("dispatch paused by emergency stop", retry_after_s=5.0)
+            raise TransientError("dispatch paused by emergency stop", retry_after_s=PAUSED_RETRY_S)
         now = self.clock()
         views = self.registry.views
         limits = replace(attempt.constraints, max_queue=self.max_queue)
