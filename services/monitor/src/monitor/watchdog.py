@@ -24,8 +24,8 @@ class Liveness:
     """One backend's socket state and the last time its queue was seen moving.
 
     Attributes:
-        queue_moved_at: when the queue last moved (a prompt finished or started, ours made
-            progress); starts when watching starts.
+        queue_moved_at: when the queue last moved (another prompt is running than at the
+            last /queue read, or ours made progress); starts when watching starts.
         connected: our websocket is open.
         connected_at: when it was last opened.
         down_since: when it dropped (None while connected, or before the first try).
@@ -55,13 +55,14 @@ class Liveness:
         self.queue_moved_at = now
 
     def status(self, remaining: int | None, now: float) -> None:
-        """A ``status`` message: a shorter queue means a prompt left it (arrivals do not
-        count, and the first figure heard is only a baseline)."""
-        if remaining is None:
-            return
-        if self.queue_remaining is not None and remaining < self.queue_remaining:
-            self.moved(now)
-        self.queue_remaining = remaining
+        """A ``status`` message: the figure is kept, but a shorter queue is not movement.
+        Deleting queued prompts shortens it too: on a wedged backend the prompts of jobs
+        that reach their deadline are deleted one after another, and counting that as
+        movement hid the wedge for as long as deadlines kept coming. A prompt that really
+        ran changes what /queue lists as running (`listed`) or reports on our socket."""
+        del now
+        if remaining is not None:
+            self.queue_remaining = remaining
 
     def listed(self, running: Sequence[str], now: float) -> None:
         """A /queue read: other prompts running than last time means the queue moved."""

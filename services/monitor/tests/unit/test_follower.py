@@ -36,12 +36,31 @@ async def test_a_queue_that_keeps_moving_is_not_wedged(scene: Scene) -> None:
     scene.dispatch("p1")
     scene.comfy.pending = ["p1"]
     remaining = 50
-    for _ in range(30):  # 300 s: other prompts finish ahead of ours, one every 10 s
+    for other in range(30):  # 300 s: other prompts run ahead of ours, one every 10 s
         scene.clock.advance(10)
         remaining -= 1
+        scene.comfy.running = [f"other{other}"]
+        await scene.follower.reconcile()
         await scene.observe("status", status={"exec_info": {"queue_remaining": remaining}})
         await scene.follower.check()
     assert scene.failures() == []
+
+
+async def test_a_wedged_backend_is_found_while_queued_prompts_are_deleted(scene: Scene) -> None:
+    """Jobs behind a dead worker reach their deadlines and their prompts are deleted one by
+    one: the queue shrinks, but nothing ran."""
+    scene.connect()
+    scene.dispatch("p1")
+    scene.comfy.running, scene.comfy.pending = ["stuck"], ["p1"]
+    remaining, waited = 40, 0.0
+    while waited <= WEDGE_S:
+        scene.clock.advance(WEDGE_S / 8)
+        waited += WEDGE_S / 8
+        remaining -= 1
+        await scene.follower.reconcile()
+        await scene.observe("status", status={"exec_info": {"queue_remaining": remaining}})
+        await scene.follower.check()
+    assert scene.failures() == ["wedged"]
 
 
 async def test_a_running_prompt_that_stops_reporting_is_stalled(scene: Scene) -> None:

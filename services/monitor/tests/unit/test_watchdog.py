@@ -28,14 +28,12 @@ def test_a_reconnect_does_not_restart_the_wedge_window() -> None:
     assert live.pulse(T0 + 130, 120, 30).quiet_s == 130
 
 
-def test_only_a_shorter_queue_is_movement_and_the_first_figure_is_a_baseline() -> None:
+def test_a_shorter_queue_alone_is_not_movement() -> None:
+    """Deleted prompts shorten the queue of a wedged backend too."""
     live = Liveness(queue_moved_at=T0)
-    live.status(3, T0 + 1)
-    live.status(4, T0 + 2)
-    live.status(None, T0 + 3)
-    assert live.queue_moved_at == T0
-    live.status(2, T0 + 4)
-    assert live.queue_moved_at == T0 + 4
+    for at, remaining in enumerate((9, 8, None, 7, 3), start=1):
+        live.status(remaining, T0 + at)
+    assert live.queue_moved_at == T0 and live.queue_remaining == 3
 
 
 def test_other_prompts_running_than_last_time_is_movement() -> None:
