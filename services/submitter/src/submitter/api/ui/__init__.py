@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Final
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
@@ -57,6 +58,4 @@ async def _accepted(request: Request, exc: Exception) -> Response:
 
 
 def _next(url: str) -> str:
-    from urllib.parse import urlencode
-
     return urlencode({"next": url})

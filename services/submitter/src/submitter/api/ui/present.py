@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from contracts.codec import AnyEvent, type_tag
+from contracts.codec import EVENT_TYPES, AnyEvent, type_tag
 from contracts.control import DispatchResumed, EmergencyStopRequested
 from contracts.failure import FailureClassified
 from contracts.job import (
@@ -150,6 +150,4 @@ def output_files(view: JobView) -> list[tuple[str, str]]:
 
 def live_types() -> list[str]:
     """Every event type name an SSE stream may carry (the browser listens for each)."""
-    from contracts.codec import EVENT_TYPES
-
     return sorted(type_tag(t) for t in EVENT_TYPES)
