@@ -114,9 +114,10 @@ def clip(value: Any, limit: int) -> str:
 
 
 def _getter(raw: Any) -> Any:
-    """A `get(key)` on any evidence; a dict's own C-level `get` for FailureEvidence or a dict."""
+    """A `get(key)` on any evidence, C-level for FailureEvidence (its attribute lookup: every key
+    `normalize` reads is one of its fields) and a dict (its own `get`)."""
     if isinstance(raw, FailureEvidence):
-        return dict(zip(raw.__struct_fields__, msgspec.structs.astuple(raw), strict=True)).get
+        return raw.__getattribute__
     if type(raw) is dict:
         return raw.get
     if isinstance(raw, Mapping):
@@ -162,8 +163,10 @@ def _status(value: Any) -> int | None:
 
 def _inferred_type(message: str) -> str:
     """The exception type starting the last line that starts with one (a pasted traceback)."""
-    if not any(suffix in message for suffix in _TYPE_SUFFIXES):
-        return ""
+    if not (
+        "Error" in message or "Exception" in message or "Interrupt" in message or "Exit" in message
+    ):
+        return ""  # none of _TYPE_SUFFIXES (an `or` chain: no generator per message)
     for line in reversed(message.split("\n")):
         if "Error" in line or "Exception" in line or "Interrupt" in line or "Exit" in line:
             match = _INFERRED.match(line)

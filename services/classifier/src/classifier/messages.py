@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+import string
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from contracts.taxonomy import FailureClass as C
@@ -152,7 +153,9 @@ _STEPS: Final[dict[C, tuple[str, ...]]] = {
 
 def compose(cls: C, features: Mapping[str, Any], hint: str = "") -> tuple[str, list[str]]:
     """The user message and actionable steps for `cls`, filled from sanitised features."""
-    message = _MESSAGES[cls].format(**_slots(features))
+    template = _MESSAGES[cls]
+    names = _SLOT_NAMES[cls]
+    message = template.format(**_slots(features, names)) if names else template
     return message, [*_STEPS[cls], *([_clean_hint(hint)] if hint else [])]
 
 
@@ -162,21 +165,34 @@ def _clean_hint(hint: str) -> str:
     return sanitize_text(hint)
 
 
-def _slots(f: Mapping[str, Any]) -> dict[str, str]:
+def _slots(f: Mapping[str, Any], names: frozenset[str]) -> dict[str, str]:
+    """The template's slots (`names`), each filled only when the template has it."""
+    return {name: _SLOT_FILLERS[name](f) for name in names}
+
+
+def _at(f: Mapping[str, Any]) -> str:
     node_type = _clean(f, "node_type")
+    return f" in node {node_type}" if node_type else ""
+
+
+def _model(f: Mapping[str, Any]) -> str:
     model = _clean(f, "model_name")
+    return f": {model}" if model else ""
+
+
+def _node(f: Mapping[str, Any]) -> str:
     node_class = _clean(f, "node_class")
+    return f": {node_class}" if node_class else ""
+
+
+def _module(f: Mapping[str, Any]) -> str:
     module = _clean(f, "module")
+    return f": {module}" if module else ""
+
+
+def _status(f: Mapping[str, Any]) -> str:
     status = f.get("http_status")
-    return {
-        "at": f" in node {node_type}" if node_type else "",
-        "model": f": {model}" if model else "",
-        "node": f": {node_class}" if node_class else "",
-        "module": f": {module}" if module else "",
-        "status": f" (HTTP {int(status)})" if isinstance(status, int) else "",
-        "param": _param(f) if "input_name" in f else "",
-        "available": _available(f),
-    }
+    return f" (HTTP {int(status)})" if isinstance(status, int) else ""
 
 
 def _available(f: Mapping[str, Any]) -> str:
@@ -197,6 +213,8 @@ def _clean(f: Mapping[str, Any], key: str) -> str:
 
 
 def _param(f: Mapping[str, Any]) -> str:
+    if "input_name" not in f:
+        return ""
     name = sanitize(f.get("input_name"))
     if not name:
         return ""
@@ -226,3 +244,19 @@ def sanitize_text(text: str, limit: int = 300) -> str:
     text = _PATH_WORD.sub(lambda m: re.split(r"[/\\]", m.group(0).rstrip("/\\"))[-1], text)
     text = " ".join(_HOST.sub("<host>", text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+_SLOT_FILLERS: Final[dict[str, Callable[[Mapping[str, Any]], str]]] = {
+    "at": _at,
+    "model": _model,
+    "node": _node,
+    "module": _module,
+    "status": _status,
+    "param": _param,
+    "available": _available,
+}
+_SLOT_NAMES: Final[dict[C, frozenset[str]]] = {
+    cls: frozenset(name for _, name, _, _ in string.Formatter().parse(text) if name)
+    for cls, text in _MESSAGES.items()
+}
+"""The slots each class's message has (a message without slots is used as it is)."""
