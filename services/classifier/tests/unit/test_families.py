@@ -26,6 +26,13 @@ CASES = [
         " object at 0x7f>: Failed to establish a new connection: [Errno 111] Connection refused'))",
         C.BACKEND_UNREACHABLE,
     ),
+    (  # an extension's route on ComfyUI's default port: still our connection to ComfyUI
+        "client",
+        "HTTPConnectionPool(host='127.0.0.1', port=8188): Max retries exceeded with url:"
+        " /some_pack/status (Caused by NewConnectionError('<urllib3.connection.HTTPConnection"
+        " object at 0x7f>: Failed to establish a new connection: [Errno 111] Connection refused'))",
+        C.BACKEND_UNREACHABLE,
+    ),
     (
         "log",
         "aiohttp.client_exceptions.ClientConnectorError: Cannot connect to host 10.1.2.3:8188"
