@@ -27,7 +27,14 @@ def _percent(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.0f}%"
 
 
+def _span(pair: list[float], fmt: str = "{}") -> str:
+    """A replayed range ``[low, high]``: one value when both ends agree."""
+    low, high = (fmt.format(v) for v in pair)
+    return low if low == high else f"{low}..{high}"
+
+
 templates.env.filters["when"] = _when
+templates.env.filters["span"] = _span
 templates.env.filters["seconds"] = _seconds
 templates.env.filters["percent"] = _percent
 
