@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import msgspec
 import pytest
 from nats.js.errors import KeyNotFoundError
@@ -26,6 +27,7 @@ from contracts import (
     utcnow,
 )
 from contracts import subjects as subj
+from contracts.backends import EXTRA_DATA_KEY, monitor_client_id
 from cr_client import Bus
 from submitter.adapters.claims import ClaimRecord
 from tests.support.edge import (
@@ -223,3 +225,25 @@ async def test_a_stale_claim_is_taken_over_on_the_backend_it_names(
         assert (await edge.completion(job_id)).backend_id == "b1"
         with pytest.raises(KeyNotFoundError):
             await (await bus.kv(subj.KV_PROMPTS)).get(prompt_id_for(job_id, 2))
+
+
+async def test_a_stale_claim_whose_prompt_is_already_posted_is_not_posted_again(
+    bus: Bus, bus_settings: BusSettings
+) -> None:
+    # only a fresh claim skips asking the backend first; a taken-over one must still ask
+    specs = [SimBackendSpec("b0", step_time_s=0.01), SimBackendSpec("b1", step_time_s=0.01)]
+    async with running_edge(bus, bus_settings, specs) as edge:
+        job_id, graph = new_event_id(), workflow()
+        await claim(bus, job_id, "b1", age_s=3600.0)
+        body = {
+            "prompt": graph,
+            "prompt_id": prompt_id_for(job_id, 2),
+            "client_id": monitor_client_id("b1"),
+            "extra_data": {EXTRA_DATA_KEY: {"job_id": job_id, "attempt": 2, "part": 0}},
+        }
+        async with httpx.AsyncClient(base_url=edge.sim.urls["b1"]) as http:
+            (await http.post("/prompt", json=body)).raise_for_status()  # the other pod's post
+        await bus.publish(dispatch_decision(job_id, graph))
+        assert (await edge.completion(job_id)).backend_id == "b1"
+        states = [b.sim_state() for b in edge.sim.backends()]
+        assert sum(s["prompts_accepted"] for s in states) == 1
