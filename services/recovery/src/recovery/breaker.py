@@ -73,7 +73,9 @@ class BreakerConfig:
     """resilience4j-style thresholds: the last `window_calls` calls within `window_s`, at
     least `min_calls` of them, `failure_rate` or more failed → open for `open_timeout_s`,
     doubled on each failed probe up to `max_open_s`. A quarantine (a wedged worker, which
-    the monitor restarts) opens it for `quarantine_s`, doubled the same way."""
+    the monitor restarts) opens it for `quarantine_s`, doubled the same way. Half-open, the
+    first probe that runs closes it and `probe_failures` failed probes open it again (one
+    failed probe may owe its failure to its own job: a fault that travels with the job)."""
 
     window_calls: int = 20
     window_s: float = 60.0
@@ -86,6 +88,7 @@ class BreakerConfig:
     stall_window_s: float = 300.0
     outlier_margin: float = 0.25
     max_ejected_fraction: float = 0.34
+    probe_failures: int = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,11 +212,14 @@ def record_failure(
     crash = failure_class in CRASH_KIND
     if crash and any(o == CRASH and at - t < config.incident_s for _, t, o in current.calls):
         return current
-    if current.state is BreakerState.HALF_OPEN:
-        return _open(
-            current, event_id, at, config, reason or "the probe failed", current.reopens + 1
-        )
     calls = _window((*current.calls, (event_id, at, CRASH if crash else FAIL)), at, config)
+    if current.state is BreakerState.HALF_OPEN:
+        failed_probes = sum(1 for _, _, outcome in calls if outcome != OK)
+        if failed_probes < config.probe_failures:
+            return replace(current, calls=calls)  # one probe's fault may be the job's own
+        return _open(
+            current, event_id, at, config, reason or "the probes failed", current.reopens + 1
+        )
     failed = sum(1 for _, _, outcome in calls if outcome != OK)
     rate = failed / len(calls)
     if (

@@ -64,6 +64,11 @@ class BreakerSettings(BaseModel):
     max_ejected_fraction: float = Field(
         0.34, gt=0, le=1, description="Share of the fleet breakers may hold out (at least one)"
     )
+    probe_failures: int = Field(
+        2,
+        ge=1,
+        description="Failed probes in half-open before it opens again (one that runs closes it)",
+    )
     tick_s: float = Field(5.0, gt=0, description="How often open breakers are checked")
 
 

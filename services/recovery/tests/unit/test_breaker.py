@@ -1,5 +1,5 @@
 """The circuit breaker: a failure rate over a count/time window opens it, one probe in
-half-open closes it or re-opens it for longer; crashes count once, stalls need a second
+half-open closes it, two failed probes re-open it for longer; crashes count once, stalls need a second
 job. Times are plain numbers (the injected clock)."""
 
 from __future__ import annotations
@@ -133,12 +133,14 @@ def test_the_probe_succeeding_closes_it() -> None:
     assert closed.calls == (("probe", 31, "ok"),)
 
 
-def test_the_probe_failing_reopens_it_for_twice_as_long_then_probes_again() -> None:
-    b = record_failure(tick(opened(), 30, CFG), "500", 31, CFG, "", C.BACKEND_ERROR)
-    assert (b.state, b.reopens, b.open_until, b.reason) == (S.OPEN, 1, 91, "the probe failed")
-    again = tick(b, 91, CFG)
+def test_two_probes_failing_reopen_it_for_twice_as_long_then_it_probes_again() -> None:
+    one = record_failure(tick(opened(), 30, CFG), "500", 31, CFG, "", C.BACKEND_ERROR)
+    assert one.state is S.HALF_OPEN  # one probe's fault may travel with its job
+    b = record_failure(one, "500b", 33, CFG, "", C.BACKEND_ERROR)
+    assert (b.state, b.reopens, b.open_until, b.reason) == (S.OPEN, 1, 93, "the probes failed")
+    again = tick(b, 93, CFG)
     assert again.state is S.HALF_OPEN  # a one-shot HTTP 500 does not kill it for good
-    assert record_success(again, "fine", 92, CFG).state is S.CLOSED
+    assert record_success(again, "fine", 94, CFG).state is S.CLOSED
 
 
 def test_open_time_doubles_up_to_its_cap() -> None:
@@ -172,4 +174,11 @@ def test_in_half_open_only_the_probes_failure_counts() -> None:
     late = record_failure(half, "lost", 31, CFG, "", C.INTERRUPTED, "j", dispatched_at=10)
     assert late is half  # lost by the crash that opened it, reported late
     probe = record_failure(half, "p", 32, CFG, "", C.BACKEND_ERROR, "j", dispatched_at=30.5)
-    assert probe.state is S.OPEN and probe.reopens == 1
+    assert probe.state is S.HALF_OPEN and probe.failures == 1
+    second = record_failure(probe, "p2", 33, CFG, "", C.BACKEND_ERROR, "k", dispatched_at=32.5)
+    assert second.state is S.OPEN and second.reopens == 1
+
+
+def test_a_failed_probe_then_one_that_runs_closes_it() -> None:
+    failed = record_failure(tick(opened(), 30, CFG), "p1", 31, CFG, "", C.INTERRUPTED, "j")
+    assert record_success(failed, "p2", 35, CFG).state is S.CLOSED
