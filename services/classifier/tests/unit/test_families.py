@@ -44,6 +44,16 @@ CASES = [
         "httpx.ConnectTimeout: timed out connecting to http://192.168.1.20:9000/generate",
         C.EXTERNAL_SERVICE_ERROR,
     ),
+    (  # anyio's wording under httpx, to a path ComfyUI does not serve
+        "client",
+        "httpx.ConnectError: All connection attempts failed (http://10.0.0.5:9000/v1/generate)",
+        C.EXTERNAL_SERVICE_ERROR,
+    ),
+    (  # the front end's own static files are served by ComfyUI
+        "client",
+        "GET http://10.0.0.5:8000/assets/index-abc.js net::ERR_CONNECTION_REFUSED",
+        C.BACKEND_UNREACHABLE,
+    ),
     # a folder name used as a module name: not a package to install
     ("log", "ModuleNotFoundError: No module named 'ComfyUI-Foo-Nodes'", C.NODE_EXECUTION_ERROR),
     ("log", "ModuleNotFoundError: No module named 'ComfyUI_FooPack'", C.NODE_EXECUTION_ERROR),
