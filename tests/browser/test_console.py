@@ -118,7 +118,7 @@ async def test_fleet_recovery_and_replay_pages(page: Page, system: System) -> No
         await page.goto(system.api_url + "/ui/recovery")
         return "GPU_OOM" in await page.locator("main").inner_text()
 
-    await wait_for(oom_counted, timeout=60)
+    await wait_for(oom_counted, timeout=60, every=1.0)
     await expect(page.locator("figure svg[role=img]").first).to_be_visible()
     await expect(page.locator("#wasted-total")).to_contain_text("failed attempt")
     wasted_chart = page.locator("section[aria-labelledby=h-wasted] svg")
@@ -135,3 +135,15 @@ async def test_fleet_recovery_and_replay_pages(page: Page, system: System) -> No
     await page.get_by_label("Policy (JSON").fill('{"max_attempts": "many"}')
     await page.get_by_role("button", name="Replay").click()
     await expect(page.get_by_role("alert")).to_contain_text("max_attempts")
+
+
+async def test_the_accessibility_check_finds_what_it_looks_for(page: Page) -> None:
+    await page.set_content(
+        '<a class="skip" href="#m">Skip</a><input id="x">'
+        '<p style="color:#aaa;background:#fff">faint text</p>'
+        '<button style="outline:none">no focus ring</button>'
+    )
+    problems = await accessibility_problems(page)
+    assert any(p.startswith("no label: #x") for p in problems), problems
+    assert any("faint text" in p for p in problems), problems
+    assert any("no visible focus on BUTTON" in p for p in problems), problems
