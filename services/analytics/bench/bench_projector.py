@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import clickhouse_connect
-from prometheus_client import REGISTRY
 
 from analytics.app import run
 from analytics.config import Settings
 from analytics.projection import COLUMNS, to_row
+from analytics.projector import ROWS_STORED
 from analytics.store import Store, StoreConfig
 from comfy_recovery.natsd import NatsServer
 from contracts import (
@@ -33,7 +33,6 @@ from contracts import (
     JobFailed,
     Retryability,
     Severity,
-    subjects,
 )
 from contracts.codec import AnyEvent
 from cr_client import Bus
@@ -86,10 +85,14 @@ async def publish(bus: Bus, events: list[AnyEvent]) -> None:
 
 
 def rows_stored() -> float:
-    """Rows the projector has stored so far, from its own counter."""
+    """Rows the projector has stored so far, from its own counter (read alone: collecting
+    the whole registry, process metrics included, every 10 ms took a fifth of the CPU the
+    projector was being timed on)."""
     return sum(
-        REGISTRY.get_sample_value("cr_analytics_rows_stored_total", {"stream": s}) or 0.0
-        for s in (subjects.EVENTS_STREAM, subjects.TELEMETRY_STREAM)
+        sample.value
+        for metric in ROWS_STORED.collect()
+        for sample in metric.samples
+        if sample.name.endswith("_total")
     )
 
 
