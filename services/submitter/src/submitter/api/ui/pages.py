@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from contracts import FailureClass, JobStatus, JobView
+from contracts.errors import JobNotFoundError
 from contracts.readmodel import TERMINAL
 from submitter.api import routes
 from submitter.api.deps import ApiDeps, Deps
@@ -136,7 +137,10 @@ async def job_events(deps: Deps, job_id: str) -> Response:
 async def job_context(deps: ApiDeps, job_id: str) -> dict[str, Any]:
     """What the job page shows."""
     view = await deps.view(job_id)
-    events = await deps.client.history(job_id)
+    try:
+        events = await deps.client.history(job_id)
+    except JobNotFoundError:
+        events = []  # the read model outlived the events (stream retention)
     rows, progress_reports = present.timeline(events)
     return {
         "view": view,
