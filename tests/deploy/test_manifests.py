@@ -368,7 +368,7 @@ def test_every_deployment_has_a_disruption_budget_that_allows_drains() -> None:
 def test_the_monitor_runs_once_and_the_stateless_services_scale() -> None:
     monitor = _doc("Deployment", "monitor")["spec"]
     assert monitor["replicas"] == 1 and monitor["strategy"] == {"type": "Recreate"}
-    for name in ("submitter", "classifier"):
+    for name in ("submitter", "classifier", "recovery", "analytics"):
         assert _doc("Deployment", name)["spec"]["replicas"] >= 2
 
 
