@@ -7,6 +7,7 @@ browser fails the tests with what to do, never skips them."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Error as PlaywrightError
 
 from tests.support.natsd import NatsServer
 from tests.support.system import System, running_system
@@ -68,7 +70,8 @@ async def page(browser: Browser, request: pytest.FixtureRequest) -> AsyncIterato
     yield tab
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", request.node.name)
-    await tab.screenshot(path=ARTIFACTS / f"{name}-last.png", full_page=True)
+    with contextlib.suppress(PlaywrightError):  # a crashed page must not hide the failure
+        await tab.screenshot(path=ARTIFACTS / f"{name}-last.png", full_page=True)
     await context.close()
 
 

@@ -12,6 +12,8 @@ import pytest
 from comfy_recovery.natsd import free_port
 from contracts import BusSettings, JobStatus, JobView, utcnow
 from contracts import subjects as subj
+from contracts.codec import decode
+from contracts.job import JobRetryRequested
 from contracts.readmodel import encode_view
 from cr_client import Bus
 from services.submitter.tests.integration.apiserver import serving
@@ -91,3 +93,19 @@ async def test_a_bearer_header_works_too_and_refusals_carry_the_api_reason(
     assert cancel.status_code == 303
     assert cancel.headers["location"] == "/ui/jobs/run-1?live=true&done=cancel"
     assert await published(bus, f"{subj.JOB_CANCEL_REQUESTED}.>") == 1
+
+
+async def test_a_retry_from_the_console_carries_the_new_policy(
+    browser: httpx.AsyncClient, bus: Bus
+) -> None:
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    view = JobView(job_id="ab-1", status=JobStatus.ABORTED, attempt=2, updated_at=utcnow())
+    await (await bus.kv(subj.KV_JOBS)).put("ab-1", encode_view(view))
+    form = {"max_attempts": "6", "allow_degradation": "true", "deadline_s": ""}
+    retry = await browser.post("/ui/jobs/ab-1/retry", data=form, headers=auth)
+    assert retry.status_code == 303, retry.text
+    msg = await bus.js.get_last_msg(subj.EVENTS_STREAM, f"{subj.JOB_RETRY_REQUESTED}.ab-1")
+    event = decode(msg.data)
+    assert isinstance(event, JobRetryRequested) and event.policy is not None
+    assert (event.policy.max_attempts, event.policy.allow_degradation) == (6, True)
+    assert event.force is False
