@@ -160,8 +160,8 @@ class JobReader:
             result.status = status
             if isinstance(event, JobCompleted):
                 result.outputs = {k: [f.filename for f in v] for k, v in event.outputs.items()}
-            else:
-                abort = next(a for a in event.actions if isinstance(a, Abort))  # type: ignore[union-attr]
+            elif isinstance(event, RecoveryDecided):
+                abort = next(a for a in event.actions if isinstance(a, Abort))
                 result.reason = abort.reason
                 result.user_message = abort.user_message
                 result.actionable_steps = list(abort.actionable_steps)

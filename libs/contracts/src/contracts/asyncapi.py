@@ -98,11 +98,12 @@ def camel(tag: str) -> str:
 
 def address_of(kind: type[Any]) -> str:
     """The channel address of an event class, with ``{jobId}``/``{backendId}`` parameters."""
-    if kind in codec._PER_JOB:
-        return f"{codec._PER_JOB[kind]}.{{jobId}}"
-    if kind in codec._PER_BACKEND:
-        return f"{codec._PER_BACKEND[kind]}.{{backendId}}"
-    return codec._FIXED[kind]
+    route = codec.route_of(kind)
+    if route == "job":
+        return f"{type_tag(kind)}.{{jobId}}"
+    if route == "backend":
+        return f"{type_tag(kind)}.{{backendId}}"
+    return type_tag(kind)
 
 
 def pattern_of(address: str) -> str:

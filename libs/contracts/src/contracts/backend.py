@@ -6,10 +6,11 @@ import enum
 
 import msgspec
 
+from contracts import subjects
 from contracts.envelope import Event
 
 
-class BackendHealth(Event, frozen=True, kw_only=True, tag="backend.health"):
+class BackendHealth(Event, frozen=True, kw_only=True, tag=subjects.BACKEND_HEALTH):
     """One health probe of a ComfyUI backend."""
 
     backend_id: str
@@ -24,7 +25,7 @@ class BackendHealth(Event, frozen=True, kw_only=True, tag="backend.health"):
     error: str | None = None
 
 
-class BackendInventory(Event, frozen=True, kw_only=True, tag="backend.inventory"):
+class BackendInventory(Event, frozen=True, kw_only=True, tag=subjects.BACKEND_INVENTORY):
     """What a backend can run: node classes and model files per folder."""
 
     backend_id: str
@@ -45,7 +46,7 @@ class BreakerState(enum.StrEnum):
     HALF_OPEN = "half_open"
 
 
-class BreakerChanged(Event, frozen=True, kw_only=True, tag="backend.breaker"):
+class BreakerChanged(Event, frozen=True, kw_only=True, tag=subjects.BACKEND_BREAKER):
     """A backend's circuit breaker moved to another state."""
 
     backend_id: str
@@ -53,6 +54,3 @@ class BreakerChanged(Event, frozen=True, kw_only=True, tag="backend.breaker"):
     previous: BreakerState
     reason: str = ""
     failures_in_window: int = 0
-
-
-BackendEvent = BackendHealth | BackendInventory | BreakerChanged

@@ -3,48 +3,61 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, Union
 
 import msgspec
 
-from contracts import subjects
-from contracts.backend import BackendHealth, BackendInventory, BreakerChanged
-from contracts.control import DispatchResumed, EmergencyStopRequested
-from contracts.envelope import SCHEMA_VERSION
+from contracts import backend, control, failure, gpu, job, recovery, subjects
+from contracts.envelope import SCHEMA_VERSION, Event
 from contracts.errors import UndecodableEventError
-from contracts.failure import FailureClassified
-from contracts.gpu import GpuSampled
-from contracts.job import (
-    InterruptSent,
-    JobCancelRequested,
-    JobCompleted,
-    JobDispatched,
-    JobFailed,
-    JobProgressed,
-    JobRetryRequested,
-    JobSubmitted,
-)
-from contracts.recovery import RecoveryDecided
 
-AnyEvent = (
-    JobSubmitted
-    | JobDispatched
-    | JobProgressed
-    | JobCompleted
-    | JobFailed
-    | JobCancelRequested
-    | JobRetryRequested
-    | InterruptSent
-    | FailureClassified
-    | RecoveryDecided
-    | EmergencyStopRequested
-    | DispatchResumed
-    | BackendHealth
-    | BackendInventory
-    | BreakerChanged
-    | GpuSampled
-)
-EVENT_TYPES: Final[tuple[type[Any], ...]] = AnyEvent.__args__
+Route = Literal["job", "backend", "fixed"]
+"""Where an event's subject ends: its job id, its backend id, or nowhere (a fixed subject)."""
+
+_MODULES: Final = (job, failure, recovery, control, backend, gpu)
+"""The modules that define events: every concrete `Event` subclass in them is one."""
+
+
+def _event_classes() -> tuple[type[Event], ...]:
+    """Every event class, events stream first, then telemetry (definition order within)."""
+    order = [
+        p.removesuffix(".>") for p in (*subjects.EVENTS_SUBJECTS, *subjects.TELEMETRY_SUBJECTS)
+    ]
+    found = {
+        kind: None
+        for module in _MODULES
+        for kind in vars(module).values()
+        if isinstance(kind, type)
+        and issubclass(kind, Event)
+        and kind is not Event
+        and kind.__module__ == module.__name__
+    }
+    return tuple(sorted(found, key=lambda kind: order.index(type_tag(kind).split(".")[0])))
+
+
+def type_tag(kind: type[Any]) -> str:
+    """The wire `type` of an event class, which is also its subject family."""
+    return str(kind.__struct_config__.tag)
+
+
+def route_of(kind: type[Any]) -> Route:
+    """How `kind`'s subject is built, from its family: telemetry families end with the
+    backend id, fixed families are the subject itself, every other family ends with the job."""
+    prefix = type_tag(kind).split(".")[0]
+    if f"{prefix}.>" in subjects.TELEMETRY_SUBJECTS:
+        return "backend"
+    return "fixed" if prefix in subjects.FIXED_PREFIXES else "job"
+
+
+EVENT_TYPES: Final[tuple[type[Event], ...]] = _event_classes()
+"""Every event class, found in the event modules (a class is its only definition)."""
+
+_ROUTES: Final = {kind: (type_tag(kind), route_of(kind)) for kind in EVENT_TYPES}
+
+if TYPE_CHECKING:
+    AnyEvent: TypeAlias = Event
+else:
+    AnyEvent = Union[EVENT_TYPES]  # noqa: UP007 (a union built from a tuple of classes)
 
 _ENCODER: Final = msgspec.json.Encoder()
 _DECODER: Final = msgspec.json.Decoder(AnyEvent)
@@ -52,29 +65,6 @@ _DECODER: Final = msgspec.json.Decoder(AnyEvent)
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 UPCASTERS: Final[dict[tuple[str, int], Upcaster]] = {}
 """(type, from_version) → function turning that raw mapping into version+1."""
-
-_PER_JOB: Final[dict[type[Any], str]] = {
-    JobSubmitted: subjects.JOB_SUBMITTED,
-    JobDispatched: subjects.JOB_DISPATCHED,
-    JobProgressed: subjects.JOB_PROGRESS,
-    JobCompleted: subjects.JOB_COMPLETED,
-    JobFailed: subjects.JOB_FAILED,
-    JobCancelRequested: subjects.JOB_CANCEL_REQUESTED,
-    JobRetryRequested: subjects.JOB_RETRY_REQUESTED,
-    InterruptSent: subjects.JOB_INTERRUPT_SENT,
-    FailureClassified: subjects.FAILURE_CLASSIFIED,
-    RecoveryDecided: subjects.RECOVERY_DECIDED,
-}
-_PER_BACKEND: Final[dict[type[Any], str]] = {
-    BackendHealth: subjects.BACKEND_HEALTH,
-    BackendInventory: subjects.BACKEND_INVENTORY,
-    BreakerChanged: subjects.BACKEND_BREAKER,
-    GpuSampled: subjects.GPU_SAMPLE,
-}
-_FIXED: Final[dict[type[Any], str]] = {
-    EmergencyStopRequested: subjects.CONTROL_EMERGENCY_STOP,
-    DispatchResumed: subjects.CONTROL_RESUMED,
-}
 
 
 def encode(event: AnyEvent) -> bytes:
@@ -126,15 +116,10 @@ def upcast(raw: dict[str, Any]) -> dict[str, Any]:
 
 def subject_for(event: AnyEvent) -> str:
     """The subject `event` is published on (per job, per backend, or fixed)."""
-    kind = type(event)
-    if kind in _PER_JOB:
-        return subjects.per_job(_PER_JOB[kind], event.job_id)
-    if kind in _PER_BACKEND:
+    family, route = _ROUTES[type(event)]
+    if route == "job":
+        return subjects.per_job(family, event.job_id)
+    if route == "backend":
         backend_id = getattr(event, "backend_id", None) or "_"
-        return subjects.per_backend(_PER_BACKEND[kind], str(backend_id))
-    return _FIXED[kind]
-
-
-def type_tag(kind: type[Any]) -> str:
-    """The wire `type` of an event class."""
-    return str(kind.__struct_config__.tag)
+        return subjects.per_backend(family, str(backend_id))
+    return family

@@ -6,12 +6,13 @@ from typing import Any
 
 import msgspec
 
+from contracts import subjects
 from contracts.envelope import Event
 from contracts.job import FailureEvidence
 from contracts.taxonomy import FailureClass, Retryability, Severity
 
 
-class FailureClassified(Event, frozen=True, kw_only=True, tag="failure.classified"):
+class FailureClassified(Event, frozen=True, kw_only=True, tag=subjects.FAILURE_CLASSIFIED):
     """One `job.failed`, typed by TAXONOMY.md, with features and a user message.
 
     ``failed_event_id`` is the `job.failed` this answers; this event's id is derived from
@@ -32,6 +33,3 @@ class FailureClassified(Event, frozen=True, kw_only=True, tag="failure.classifie
     backend_id: str | None = None
     prompt_id: str | None = None
     evidence: FailureEvidence | None = None
-
-
-FailureEvent = FailureClassified

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import msgspec
 
+from contracts import subjects
 from contracts.envelope import Event
 
 
-class GpuSampled(Event, frozen=True, kw_only=True, tag="gpu.sample"):
+class GpuSampled(Event, frozen=True, kw_only=True, tag=subjects.GPU_SAMPLE):
     """One sample of one GPU, from NVML or, without it, from /system_stats."""
 
     backend_id: str
@@ -23,6 +24,3 @@ class GpuSampled(Event, frozen=True, kw_only=True, tag="gpu.sample"):
     power_w: float | None = None
     ecc_uncorrected: int | None = None
     xid_events: list[int] = msgspec.field(default_factory=list)
-
-
-GpuEvent = GpuSampled

@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 
+from contracts import subjects
 from contracts.envelope import Event
 from contracts.policy import RecoveryPolicy
 
@@ -25,7 +26,7 @@ class InputAsset(msgspec.Struct, frozen=True, kw_only=True):
     subfolder: str = ""
 
 
-class JobSubmitted(Event, frozen=True, kw_only=True, tag="job.submitted"):
+class JobSubmitted(Event, frozen=True, kw_only=True, tag=subjects.JOB_SUBMITTED):
     """A client asked for a ComfyUI workflow (API format) to be run."""
 
     workflow: dict[str, Any]
@@ -46,7 +47,7 @@ class DispatchedPrompt(msgspec.Struct, frozen=True, kw_only=True):
     output_nodes: list[str] = msgspec.field(default_factory=list)
 
 
-class JobDispatched(Event, frozen=True, kw_only=True, tag="job.dispatched"):
+class JobDispatched(Event, frozen=True, kw_only=True, tag=subjects.JOB_DISPATCHED):
     """The submitter posted the attempt's prompt(s) to a backend and it accepted them."""
 
     backend_id: str
@@ -59,7 +60,7 @@ class JobDispatched(Event, frozen=True, kw_only=True, tag="job.dispatched"):
     stall_window_s: float = 120.0
 
 
-class JobProgressed(Event, frozen=True, kw_only=True, tag="job.progress"):
+class JobProgressed(Event, frozen=True, kw_only=True, tag=subjects.JOB_PROGRESS):
     """A running prompt reported progress (coalesced by the monitor)."""
 
     backend_id: str
@@ -79,7 +80,7 @@ class OutputFile(msgspec.Struct, frozen=True, kw_only=True):
     type: str = "output"
 
 
-class JobCompleted(Event, frozen=True, kw_only=True, tag="job.completed"):
+class JobCompleted(Event, frozen=True, kw_only=True, tag=subjects.JOB_COMPLETED):
     """Every prompt of the attempt finished with success and its outputs are known."""
 
     backend_id: str
@@ -130,7 +131,7 @@ class FailureEvidence(msgspec.Struct, frozen=True, kw_only=True):
     interrupted_by_us: bool = False
 
 
-class JobFailed(Event, frozen=True, kw_only=True, tag="job.failed"):
+class JobFailed(Event, frozen=True, kw_only=True, tag=subjects.JOB_FAILED):
     """An attempt failed; the raw evidence, before classification."""
 
     backend_id: str | None = None
@@ -138,14 +139,14 @@ class JobFailed(Event, frozen=True, kw_only=True, tag="job.failed"):
     evidence: FailureEvidence
 
 
-class JobCancelRequested(Event, frozen=True, kw_only=True, tag="job.cancel_requested"):
+class JobCancelRequested(Event, frozen=True, kw_only=True, tag=subjects.JOB_CANCEL_REQUESTED):
     """The owner asked for the job to stop."""
 
     reason: str = ""
     requested_by: str = ""
 
 
-class JobRetryRequested(Event, frozen=True, kw_only=True, tag="job.retry_requested"):
+class JobRetryRequested(Event, frozen=True, kw_only=True, tag=subjects.JOB_RETRY_REQUESTED):
     """An operator asked for a finished (aborted/failed) job to run again."""
 
     force: bool = False
@@ -153,7 +154,7 @@ class JobRetryRequested(Event, frozen=True, kw_only=True, tag="job.retry_request
     requested_by: str = ""
 
 
-class InterruptSent(Event, frozen=True, kw_only=True, tag="job.interrupt_sent"):
+class InterruptSent(Event, frozen=True, kw_only=True, tag=subjects.JOB_INTERRUPT_SENT):
     """We asked a backend to interrupt or delete one of our prompts (never global)."""
 
     backend_id: str

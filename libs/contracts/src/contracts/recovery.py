@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 
+from contracts import subjects
 from contracts.envelope import Event
 from contracts.taxonomy import FailureClass, Strategy
 
@@ -85,7 +86,7 @@ class Abort(msgspec.Struct, frozen=True, kw_only=True, tag="abort"):
 Action = FreeVram | Interrupt | QuarantineBackend | UploadInput | Dispatch | Abort
 
 
-class RecoveryDecided(Event, frozen=True, kw_only=True, tag="recovery.decided"):
+class RecoveryDecided(Event, frozen=True, kw_only=True, tag=subjects.RECOVERY_DECIDED):
     """What recovery decided for one failure (or operator request).
 
     Its id is derived from the event it answers (``answers_event_id``), so a redelivery
@@ -101,6 +102,3 @@ class RecoveryDecided(Event, frozen=True, kw_only=True, tag="recovery.decided"):
     delay_s: float = 0.0
     reason: str = ""
     terminal: bool = False
-
-
-RecoveryEvent = RecoveryDecided

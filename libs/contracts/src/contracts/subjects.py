@@ -39,6 +39,8 @@ BACKEND_INVENTORY: Final = "backend.inventory"
 BACKEND_BREAKER: Final = "backend.breaker"
 GPU_SAMPLE: Final = "gpu.sample"
 DEADLETTER_PREFIX: Final = "deadletter"
+FIXED_PREFIXES: Final = ("control",)
+"""Families whose subject is the family itself (no job or backend token)."""
 
 ALL: Final = ">"
 
