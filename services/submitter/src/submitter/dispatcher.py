@@ -54,6 +54,8 @@ class Attempt:
     uploads: list[InputAsset] = field(default_factory=list)
     wait_until: datetime | None = None
     """Set: no backend could take it when decided; hold it until one can (or this time)."""
+    submitted: JobSubmitted | None = None
+    """The job's submission when the caller has it (the first attempt): not read again."""
 
     @property
     def key(self) -> str:
@@ -174,7 +176,7 @@ class Dispatcher:
 
     async def _dispatch_to(self, client: ComfyClient, attempt: Attempt, fresh: bool) -> None:
         backend_id = client.ref.id
-        submitted = await self.submitted_event(attempt.job_id)
+        submitted = attempt.submitted or await self.submitted_event(attempt.job_id)
         expected = list(submitted.expected_outputs) if submitted else []
         try:
             for asset in attempt.uploads:

@@ -48,7 +48,9 @@ class Handlers:
         except InvalidWorkflowError as exc:
             await self._refuse(Attempt(event.job_id, 1, event.event_id, [event.workflow]), exc)
             return
-        attempt = Attempt(event.job_id, 1, event.event_id, [workflow], dict(event.params))
+        attempt = Attempt(
+            event.job_id, 1, event.event_id, [workflow], dict(event.params), submitted=event
+        )
         await self.d.dispatch(attempt, delivery.num_delivered)
 
     async def _refuse(self, attempt: Attempt, exc: InvalidWorkflowError) -> None:
