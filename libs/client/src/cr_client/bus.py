@@ -4,25 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Final
 from urllib.parse import urlsplit
 
 import nats
 from nats.aio.client import Client
-from nats.errors import ConnectionClosedError, MaxPayloadError, NoServersError
-from nats.errors import TimeoutError as NatsTimeout
+from nats.errors import MaxPayloadError
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
-from nats.js.errors import NoStreamResponseError
 from nats.js.kv import KeyValue
 
 from contracts import codec, subjects
 from contracts.codec import AnyEvent
 from contracts.errors import BusUnavailableError, EventTooLargeError
 from contracts.settings import BusSettings
+from cr_client.nats_errors import TRANSIENT
 from cr_client.streams import ensure_streams
 
 log = logging.getLogger(__name__)
-_RETRYABLE = (NatsTimeout, NoStreamResponseError, ConnectionClosedError, asyncio.TimeoutError)
+_CONNECT_FAILED: Final[tuple[type[BaseException], ...]] = (*TRANSIENT, OSError)
 
 
 class Bus:
@@ -56,7 +56,7 @@ class Bus:
                 disconnected_cb=_log_disconnected,
                 reconnected_cb=_log_reconnected,
             )
-        except (TimeoutError, NoServersError, OSError, NatsTimeout) as exc:
+        except _CONNECT_FAILED as exc:
             raise BusUnavailableError(f"NATS unreachable at {settings.url}: {exc}") from exc
         bus = cls(nc, settings)
         if ensure:
@@ -106,7 +106,7 @@ class Bus:
                 return await self.js.publish(subject, data, timeout=wait, headers=headers)
             except MaxPayloadError as exc:  # headers count too
                 raise EventTooLargeError(subject, len(data), self.nc.max_payload) from exc
-            except _RETRYABLE as exc:
+            except TRANSIENT as exc:
                 if attempt == self.settings.publish_retries:
                     raise BusUnavailableError(f"publish to {subject} failed: {exc!r}") from exc
                 log.warning(
@@ -128,7 +128,7 @@ class Bus:
         if not self.nc.is_closed:
             try:
                 await self.nc.drain()
-            except (TimeoutError, ConnectionClosedError, NatsTimeout):
+            except TRANSIENT:
                 await self.nc.close()
 
 

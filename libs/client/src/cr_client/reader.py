@@ -11,8 +11,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from nats.errors import ConnectionClosedError, NoRespondersError
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js.errors import KeyNotFoundError, NotFoundError
 
 from contracts import codec, subjects
@@ -22,6 +20,7 @@ from contracts.job import JobCompleted, JobRetryRequested, JobSubmitted
 from contracts.readmodel import JobStatus, JobView, decode_view
 from contracts.recovery import Abort, RecoveryDecided
 from cr_client.bus import Bus
+from cr_client.nats_errors import TRANSIENT
 
 
 @dataclass
@@ -110,7 +109,7 @@ class JobReader:
                 idle = min(idle * 2, IDLE_POLL_S[1])
                 try:
                     msg = await self._next(job_id, seq)
-                except (NatsTimeout, TimeoutError, ConnectionClosedError, NoRespondersError):
+                except TRANSIENT:
                     msg = None  # the server is restarting: keep polling
                 continue
             idle, seq = IDLE_POLL_S[0], int(msg.seq) + 1

@@ -6,12 +6,11 @@ from datetime import datetime
 from typing import Any, Final
 
 import msgspec
-from nats.errors import NoRespondersError
-from nats.errors import TimeoutError as NatsTimeout
 
 from contracts import subjects
 from contracts.rpc import StatsUnavailableError, encode_request
 from cr_client.bus import Bus
+from cr_client.nats_errors import TRANSIENT
 
 _REPLY: Final = msgspec.json.Decoder(dict[str, Any])
 
@@ -28,7 +27,7 @@ async def request_stats(
         reply = await bus.nc.request(
             subjects.ANALYTICS_QUERY, encode_request(since, detailed), timeout=timeout
         )
-    except (NoRespondersError, NatsTimeout, TimeoutError) as exc:
+    except TRANSIENT as exc:
         raise StatsUnavailableError(f"no analytics instance answered: {exc!r}") from exc
     answer = _REPLY.decode(reply.data)
     if "error" in answer:

@@ -14,10 +14,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 import structlog
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js.errors import NotFoundError
 
 from cr_client.bus import Bus
+from cr_client.nats_errors import TRANSIENT
 
 log = structlog.get_logger(__name__)
 MAX_DELIVERIES_ADVISORY: Final = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{stream}.{durable}"
@@ -67,7 +67,7 @@ class GiveUps:
         except NotFoundError:
             log.warning("advisory.message_gone", stream=self.stream, seq=seq)
             return
-        except (NatsTimeout, TimeoutError) as exc:
+        except TRANSIENT as exc:
             log.warning("advisory.read_failed", stream=self.stream, seq=seq, error=repr(exc))
             return
         reason = (

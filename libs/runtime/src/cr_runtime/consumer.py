@@ -27,24 +27,26 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import structlog
 from nats.aio.msg import Msg
-from nats.errors import ConnectionClosedError
 from nats.errors import TimeoutError as NatsTimeout
-from nats.js.errors import NotFoundError, ServiceUnavailableError
+from nats.js.errors import NotFoundError
 
 from contracts import codec, subjects
 from contracts.codec import AnyEvent
 from contracts.errors import BusUnavailableError, PermanentError, TransientError
 from contracts.streams import CONSUMERS_BY_NAME, ConsumerSpec
 from cr_client.bus import Bus
+from cr_client.nats_errors import TRANSIENT
 from cr_client.streams import ensure_consumer
 from cr_runtime import metrics
 from cr_runtime.advisories import GiveUps
 
 log = structlog.get_logger(__name__)
+_FETCH_FAILED: Final[tuple[type[BaseException], ...]] = (*TRANSIENT, NotFoundError, OSError)
+"""Fetch errors after which the subscription is bound again (the stream may be back)."""
 
 
 @dataclass(frozen=True)
@@ -150,7 +152,7 @@ class Consumer:
     async def _unbind(self) -> None:
         sub, self._sub = self._sub, None
         if sub is not None:
-            with contextlib.suppress(TimeoutError, ConnectionClosedError, NatsTimeout, ValueError):
+            with contextlib.suppress(*TRANSIENT, ValueError):
                 await sub.unsubscribe()
 
     async def _fetch(self) -> list[Msg]:
@@ -160,7 +162,7 @@ class Consumer:
             return msgs
         except (TimeoutError, NatsTimeout):
             return []
-        except (ConnectionClosedError, NotFoundError, ServiceUnavailableError, OSError) as exc:
+        except _FETCH_FAILED as exc:
             log.warning("consumer.fetch_failed", durable=self.spec.durable, error=repr(exc))
             await self._unbind()
             await self._sleep(0.5)
@@ -324,5 +326,5 @@ async def _settle(op: Awaitable[None]) -> None:
     """Ack/nak/term; a lost ack only means a redelivery, which handlers tolerate."""
     try:
         await op
-    except (TimeoutError, ConnectionClosedError, NatsTimeout) as exc:
+    except TRANSIENT as exc:
         log.warning("consumer.ack_lost", error=repr(exc))

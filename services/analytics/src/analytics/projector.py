@@ -16,13 +16,12 @@ from dataclasses import dataclass
 from typing import Final
 
 import structlog
-from nats.errors import ConnectionClosedError
-from nats.errors import TimeoutError as NatsTimeout
 from prometheus_client import Counter, Histogram
 
 from analytics.errors import StoreUnavailableError
 from analytics.projection import EventRow, dedup_token, to_row
 from analytics.store import Store
+from cr_client.nats_errors import TRANSIENT
 from cr_runtime.consumer import Delivery
 
 log = structlog.get_logger(__name__)
@@ -131,6 +130,6 @@ async def _still_working(deliveries: Sequence[Delivery]) -> None:
     for delivery in deliveries:
         try:
             await delivery.msg.in_progress()
-        except (TimeoutError, ConnectionClosedError, NatsTimeout) as exc:
+        except TRANSIENT as exc:
             log.warning("projector.in_progress_lost", error=repr(exc))
             return

@@ -6,7 +6,6 @@ import contextlib
 from collections.abc import AsyncGenerator
 from typing import Final
 
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js import api as js_api
 from nats.js.errors import NotFoundError
 
@@ -15,6 +14,7 @@ from contracts.codec import AnyEvent
 from contracts.errors import BusUnavailableError, PermanentError
 from contracts.job import InterruptSent
 from cr_client.bus import Bus
+from cr_client.nats_errors import TRANSIENT
 
 REPLAY_WAIT_S: Final = 5.0
 """How long one stored message may take to arrive before NATS counts as unavailable."""
@@ -32,7 +32,7 @@ class Ledger:
             msg = await self.bus.js.get_last_msg(subjects.EVENTS_STREAM, subject)
         except NotFoundError:
             return 0
-        except (NatsTimeout, TimeoutError) as exc:
+        except TRANSIENT as exc:
             raise BusUnavailableError(f"reading {subject}: {exc!r}") from exc
         return int(msg.seq or 0)
 
@@ -57,7 +57,7 @@ class Ledger:
             while True:
                 try:
                     msg = await sub.next_msg(timeout=REPLAY_WAIT_S)
-                except (NatsTimeout, TimeoutError) as exc:
+                except TRANSIENT as exc:
                     raise BusUnavailableError(f"replaying {subject}: {exc!r}") from exc
                 with contextlib.suppress(PermanentError):
                     yield codec.decode(msg.data)

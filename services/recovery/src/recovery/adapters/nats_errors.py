@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Final
 
-from nats.errors import ConnectionClosedError, NoRespondersError
-from nats.errors import TimeoutError as NatsTimeout
-from nats.js.errors import NoStreamResponseError, ServiceUnavailableError
-
+from cr_client.nats_errors import TRANSIENT
 from recovery.errors import StoreUnavailableError
 
-UNAVAILABLE: Final = (
-    NatsTimeout,
-    asyncio.TimeoutError,
-    ConnectionClosedError,
-    NoRespondersError,
-    NoStreamResponseError,
-    ServiceUnavailableError,
-)
-"""Errors after which the same call may well succeed a moment later."""
+UNAVAILABLE: Final = TRANSIENT
+"""Errors after which the same call may well succeed a moment later (`cr_client.nats_errors`)."""
 
 
 def unavailable(what: str, exc: BaseException) -> StoreUnavailableError:

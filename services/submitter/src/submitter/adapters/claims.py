@@ -6,12 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import msgspec
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
 from contracts import subjects
 from contracts.errors import BusUnavailableError
 from cr_client.bus import Bus
+from cr_client.nats_errors import TRANSIENT
 
 
 class ClaimRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -67,7 +67,7 @@ class Claims:
         except KeyNotFoundError:
             # released between our two calls: the next create will find the key free
             return await self.take(key, backend_id, job_id, attempt, now)
-        except (NatsTimeout, TimeoutError) as exc:
+        except TRANSIENT as exc:
             raise BusUnavailableError(f"claiming {key}: {exc!r}") from exc
         record = msgspec.json.decode(entry.value or b"{}", type=ClaimRecord)
         return Claim(record, int(entry.revision or 0))
@@ -85,7 +85,7 @@ class Claims:
             await kv.update(key, mine, last=claim.revision)
         except KeyWrongLastSequenceError:
             return False
-        except (NatsTimeout, TimeoutError) as exc:
+        except TRANSIENT as exc:
             raise BusUnavailableError(f"taking over {key}: {exc!r}") from exc
         return True
 
@@ -94,5 +94,5 @@ class Claims:
         kv = await self.bus.kv(subjects.KV_PROMPTS)
         try:
             await kv.delete(key)
-        except (NatsTimeout, TimeoutError) as exc:
+        except TRANSIENT as exc:
             raise BusUnavailableError(f"releasing {key}: {exc!r}") from exc

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js.errors import NotFoundError
 
 from contracts import codec, subjects
@@ -12,6 +11,7 @@ from contracts.codec import AnyEvent
 from contracts.errors import BusUnavailableError, PermanentError
 from contracts.job import JobSubmitted
 from cr_client.bus import Bus
+from cr_client.nats_errors import TRANSIENT
 
 
 class JobLog:
@@ -28,7 +28,7 @@ class JobLog:
             )
         except NotFoundError:
             return None
-        except (NatsTimeout, TimeoutError) as exc:
+        except TRANSIENT as exc:
             raise BusUnavailableError(f"reading {family} of {job_id}: {exc!r}") from exc
         try:
             return codec.decode(msg.data or b"")
