@@ -25,8 +25,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, Final
 
 import structlog
@@ -35,7 +33,6 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js.errors import NotFoundError
 
 from contracts import codec, subjects
-from contracts.codec import AnyEvent
 from contracts.errors import BusUnavailableError, PermanentError, TransientError
 from contracts.streams import CONSUMERS_BY_NAME, ConsumerSpec
 from cr_client.bus import Bus
@@ -43,32 +40,13 @@ from cr_client.nats_errors import TRANSIENT
 from cr_client.streams import ensure_consumer
 from cr_runtime import metrics
 from cr_runtime.advisories import GiveUps
+from cr_runtime.delivery import BatchHandler, Delivery, Handler, backoff, settle
+
+__all__ = ["BatchHandler", "Consumer", "Delivery", "Handler"]
 
 log = structlog.get_logger(__name__)
 _FETCH_FAILED: Final[tuple[type[BaseException], ...]] = (*TRANSIENT, NotFoundError, OSError)
 """Fetch errors after which the subscription is bound again (the stream may be back)."""
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """One received message with its decoded event."""
-
-    event: AnyEvent
-    msg: Msg
-
-    @property
-    def num_delivered(self) -> int:
-        """How many times this message has been delivered (1 on the first)."""
-        return int(self.msg.metadata.num_delivered)
-
-    @property
-    def stream_seq(self) -> int:
-        """The message's sequence number in its stream."""
-        return int(self.msg.metadata.sequence.stream)
-
-
-Handler = Callable[[AnyEvent, Delivery], Awaitable[None]]
-BatchHandler = Callable[[Sequence[Delivery]], Awaitable[None]]
 
 
 class Consumer:
@@ -237,9 +215,9 @@ class Consumer:
         except Exception as exc:  # noqa: BLE001 - a bug: logged, redelivered, capped by max_deliver
             log.exception("consumer.handler_bug", durable=durable, error=repr(exc))
             metrics.HANDLER_ERRORS.labels(durable, "bug").inc()
-            await self._retry_later(delivery, _backoff(delivery), repr(exc))
+            await self._retry_later(delivery, backoff(delivery), repr(exc))
             return
-        await _settle(delivery.msg.ack())
+        await settle(delivery.msg.ack())
         self.handled += 1
         self._count(delivery.msg.subject)
         self._seconds.observe(time.perf_counter() - started)
@@ -272,10 +250,10 @@ class Consumer:
             log.exception("consumer.batch_handler_bug", durable=durable, error=repr(exc))
             metrics.HANDLER_ERRORS.labels(durable, "bug").inc()
             for d in deliveries:
-                await self._retry_later(d, _backoff(d), repr(exc))
+                await self._retry_later(d, backoff(d), repr(exc))
             return
         for d in deliveries:
-            await _settle(d.msg.ack())
+            await settle(d.msg.ack())
             self._count(d.msg.subject)
         self.handled += len(deliveries)
 
@@ -288,16 +266,16 @@ class Consumer:
                 f"max_deliver: given up after {delivery.num_delivered} deliveries: {reason}",
             )
             return
-        await _settle(delivery.msg.nak(delay=delay))
+        await settle(delivery.msg.nak(delay=delay))
 
     async def dead_letter(self, msg: Msg, reason: str) -> None:
         """Publish `msg` to the dead-letter subject with `reason`, count it, and term it."""
         try:
             await self.dead_letter_raw(msg.subject, msg.data, msg.metadata.sequence.stream, reason)
         except BusUnavailableError:
-            await _settle(msg.nak(delay=5.0))
+            await settle(msg.nak(delay=5.0))
             return
-        await _settle(msg.term())
+        await settle(msg.term())
 
     async def dead_letter_raw(self, subject: str, data: bytes, seq: int, reason: str) -> None:
         """Publish a message (by its subject, bytes and stream sequence) as a dead letter
@@ -315,16 +293,3 @@ class Consumer:
         log.warning("consumer.dead_letter", durable=self.spec.durable, reason=reason[:200])
         await self.bus.publish_raw(subjects.deadletter(subject), data, headers)
         metrics.DEADLETTERED.labels(self.spec.durable, reason.split(":", 1)[0][:40]).inc()
-
-
-def _backoff(delivery: Delivery) -> float:
-    """Redelivery delay after a bug: doubling per delivery, at most a minute."""
-    return min(2.0**delivery.num_delivered, 60.0)
-
-
-async def _settle(op: Awaitable[None]) -> None:
-    """Ack/nak/term; a lost ack only means a redelivery, which handlers tolerate."""
-    try:
-        await op
-    except TRANSIENT as exc:
-        log.warning("consumer.ack_lost", error=repr(exc))
