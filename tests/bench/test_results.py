@@ -20,7 +20,6 @@ OUTPUTS: dict[str, str | None] = {
     "decisions-1000": "  p50     9.0 ms   p99    41.5 ms   max    60.0 ms\n",
     "analytics": "ratio projector / raw     0.57\n",
     "rebuild": "rebuild from nats-server, whole stream (replay + fold): 18.25 s\n",
-    "loop": None,
 }
 
 
@@ -38,10 +37,17 @@ def test_every_printed_figure_is_read_and_the_rest_are_null_with_a_reason(
     assert document["projector_ratio"] == 0.57
     assert document["rebuild_1m_events_s"] == 18.25
     assert document["loop_jobs_per_s"] is None
-    assert "failed" in document["null_reasons"]["loop_jobs_per_s"]
-    assert "not run" in document["null_reasons"]["scale_out_ratio"]
+    assert "not measured yet" in document["null_reasons"]["loop_jobs_per_s"]
+    assert "not measured yet" in document["null_reasons"]["scale_out_ratio"]
     assert set(results.FIGURES) <= set(document)
     assert document["context"]["cpus"] >= 1
+
+
+def test_a_failed_or_skipped_bench_gives_null_saying_which() -> None:
+    values, reasons = results.extract({"bus": None})
+    assert values["bus_publish_ratio"] is None
+    assert "failed" in reasons["bus_publish_ratio"]
+    assert "not run" in reasons["edge_overhead_p50_ms"]
 
 
 def test_a_bench_that_printed_no_matching_line_gives_null_naming_the_pattern() -> None:
