@@ -18,6 +18,11 @@ CLASS_INPUT: Final = "class_type"
 """The pseudo-input a class change is recorded under."""
 PART_PARAM: Final = "batch_part_size"
 """The param name of a batch split (recorded, but not an edit of the base graph)."""
+SOURCE_PARAM: Final = "batch_part_at_source"
+"""The param name recording that each part is built at the batch's source (recorded, not an
+edit of the base graph): the source itself ran out of host memory for the whole batch."""
+SEED_INPUTS: Final = ("seed", "noise_seed")
+SEED_MODULUS: Final = 2**64
 SPLIT_PREFIX: Final = "cr_split_"
 
 
@@ -100,7 +105,7 @@ def apply_changes(workflow: Workflow, changes: Sequence[ParamChange]) -> Workflo
     """`workflow` with `changes` replayed (split records are skipped: see `PART_PARAM`)."""
     out = workflow
     for change in changes:
-        if change.param == PART_PARAM or change.node not in out:
+        if change.param in (PART_PARAM, SOURCE_PARAM) or change.node not in out:
             continue
         if change.input == CLASS_INPUT:
             out = set_class(out, change.node, str(change.after))
@@ -110,16 +115,23 @@ def apply_changes(workflow: Workflow, changes: Sequence[ParamChange]) -> Workflo
 
 
 def split_batch(
-    workflow: Workflow, latent: str | None, batch: int | None, part: int | None
+    workflow: Workflow,
+    latent: str | None,
+    batch: int | None,
+    part: int | None,
+    at_source: bool = False,
 ) -> list[Workflow]:
     """One graph per part of the batch, each sampling only its own images.
 
     A LatentFromBatch(batch_index=start, length) between the empty latent and its
     consumers keeps ``batch_index``, so each image gets the noise it had in the full
     batch: the parts' outputs together are exactly what the whole batch would give.
+    With `at_source` (the source cannot hold the whole batch) see `split_at_source`.
     """
     if latent is None or batch is None or part is None or part >= batch:
         return [workflow]
+    if at_source:
+        return split_at_source(workflow, latent, batch, part)
     splitter = SPLIT_PREFIX + latent
     targets = consumers(workflow, latent, 0)
     graphs = []
@@ -135,6 +147,30 @@ def split_batch(
             "_meta": {"title": f"recovery: batch part {index + 1}"},
         }
         graphs.append(graph)
+    return graphs
+
+
+def split_at_source(workflow: Workflow, latent: str, batch: int, part: int) -> list[Workflow]:
+    """One graph per part whose source builds only that part's images (its ``batch_size``
+    is the part's length), for a source that ran out of host memory for the whole batch.
+
+    Every sampler seed of part k moves on by the part's first index, so no part repeats
+    another's noise: the images are all there and all different, but they are not the
+    whole batch's images (other noise, as with other seeds) — LatentFromBatch cannot keep
+    those without building the whole batch first.
+    """
+    seeds = {
+        Ref(node, name): value
+        for node in sorted(workflow)
+        for name in SEED_INPUTS
+        if isinstance(value := inputs_of(workflow, node).get(name), int)
+        and not isinstance(value, bool)
+    }
+    graphs = []
+    for start in range(0, batch, part):
+        values: dict[Ref, Any] = {Ref(latent, "batch_size"): min(part, batch - start)}
+        values.update({ref: (seed + start) % SEED_MODULUS for ref, seed in seeds.items()})
+        graphs.append(set_inputs(workflow, values))
     return graphs
 
 

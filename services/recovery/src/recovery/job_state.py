@@ -50,7 +50,8 @@ class JobState(msgspec.Struct, frozen=True, kw_only=True):
     """Everything recovery knows about one job, derived only from its events.
 
     ``workflow`` is the current base graph (the original with every recorded change);
-    ``part_size`` splits it into several prompts when set. ``epoch`` counts operator
+    ``part_size`` splits it into several prompts when set (each built at the batch's
+    source when ``part_at_source``). ``epoch`` counts operator
     retries: budgets count only the steps and attempts of the current epoch.
     """
 
@@ -62,6 +63,7 @@ class JobState(msgspec.Struct, frozen=True, kw_only=True):
     original: Workflow = msgspec.field(default_factory=dict)
     workflow: Workflow = msgspec.field(default_factory=dict)
     part_size: int | None = None
+    part_at_source: bool = False
     bindings: Mapping[str, Binding] = msgspec.field(default_factory=dict)
     original_params: Mapping[str, Any] = msgspec.field(default_factory=dict)
     current_params: Mapping[str, Any] = msgspec.field(default_factory=dict)

@@ -28,7 +28,7 @@ from contracts.job import (
 )
 from contracts.readmodel import JobStatus
 from contracts.recovery import Abort, Dispatch, RecoveryDecided
-from recovery.edits import PART_PARAM, apply_changes
+from recovery.edits import PART_PARAM, SOURCE_PARAM, apply_changes
 from recovery.errors import IllegalTransitionError, UnknownJobError
 from recovery.graph import bind, discover, params_of
 from recovery.history import close_last_step, history_step
@@ -243,11 +243,15 @@ def _recovering(state: JobState, e: RecoveryDecided, dispatch: Dispatch) -> JobS
     manual = e.answers_event_id in state.requests
     waits = dispatch.wait_until is not None
     part = next((c.after for c in e.changes if c.param == PART_PARAM), state.part_size)
+    at_source = next(
+        (bool(c.after) for c in e.changes if c.param == SOURCE_PARAM), state.part_at_source
+    )
     return _move(
         state,
         _S.RECOVERING,
         workflow=apply_changes(state.workflow, e.changes),
         part_size=part,
+        part_at_source=at_source,
         current_params=dict(dispatch.params),
         planned_attempt=dispatch.attempt,
         epoch=state.epoch + 1 if manual else state.epoch,

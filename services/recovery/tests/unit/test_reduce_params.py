@@ -186,3 +186,30 @@ def test_host_oom_frees_memory_then_halves_the_batch_on_the_same_backend() -> No
     decision = decide(state, failure, RecoveryPolicy(), farm, T0, rng())
     assert decision.strategy is Strategy.REDUCE_PARAMS and decision.actions[0] == free
     assert [g["cr_split_5"]["inputs"]["length"] for g in dispatch_of(decision).workflows] == [2, 2]
+
+
+def test_host_oom_at_the_batch_source_builds_each_part_there_with_its_own_seed() -> None:
+    """The empty latent itself could not hold the batch: a LatentFromBatch split would
+    build the whole batch first in every part, so each part builds only its own images."""
+    failure = classified(FailureClass.HOST_OOM, features={"node_id": "5"})
+    state = failed_state(failure, sd15(batch=4))
+    farm = inventory(backend("gpu-a"))
+    first = decide(state, failure, RecoveryPolicy(), farm, T0, rng())
+    state = fold(
+        first.to_event("test"),
+        dispatched(attempt=2),
+        failed(attempt=2),
+        failure := classified(FailureClass.HOST_OOM, attempt=2, features={"node_id": "5"}),
+        state=state,
+    )
+    decision = decide(state, failure, RecoveryPolicy(), farm, T0, rng())
+    parts = dispatch_of(decision).workflows
+    assert decision.strategy is Strategy.REDUCE_PARAMS and len(parts) == 2
+    assert all(not any(n.startswith("cr_split_") for n in g) for g in parts)
+    assert [g["5"]["inputs"]["batch_size"] for g in parts] == [2, 2]
+    seed = sd15()["3"]["inputs"]["seed"]
+    assert [g["3"]["inputs"]["seed"] for g in parts] == [seed, seed + 2]
+    assert state.workflow["5"]["inputs"]["batch_size"] == 4  # the base graph keeps its batch
+    after = fold(decision.to_event("test"), state=state)
+    assert after.part_at_source and after.part_size == 2
+    assert after.workflow["5"]["inputs"]["batch_size"] == 4

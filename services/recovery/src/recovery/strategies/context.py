@@ -35,7 +35,8 @@ class Plan:
     """One strategy's answer: what to do before dispatching, and how to dispatch.
 
     ``workflow`` is the new base graph (None: unchanged); ``part_size`` the new batch
-    part size (None: unchanged). ``notes`` explain changed inputs in the diff.
+    part size (None: unchanged); ``part_at_source`` builds each part at the batch's source
+    (None: unchanged; see `edits.split_at_source`). ``notes`` explain changed inputs in the diff.
     ``wait_until``: no backend can take it now; it waits (no attempt used) until then.
     """
 
@@ -44,6 +45,7 @@ class Plan:
     actions: tuple[Action, ...] = ()
     workflow: Workflow | None = None
     part_size: int | None = None
+    part_at_source: bool | None = None
     backend_hint: str | None = None
     exclude: tuple[str, ...] = ()
     require_version_other_than: str | None = None
@@ -135,7 +137,8 @@ class Context:
         base = self.state.workflow if workflow is None else workflow
         gp = self.params(base)
         size = self.state.part_size if part is None else part
-        return split_batch(base, gp.latent, int_at(base, gp.batch), size)
+        at_source = self.state.part_at_source
+        return split_batch(base, gp.latent, int_at(base, gp.batch), size, at_source)
 
     def needs(self, workflow: Workflow | None = None, part: int | None = None) -> Requirements:
         """What a backend must have to run those graphs."""

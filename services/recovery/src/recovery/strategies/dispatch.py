@@ -9,7 +9,7 @@ from contracts.recovery import Dispatch, ParamChange
 from contracts.taxonomy import FailureClass, Strategy
 from recovery import budget
 from recovery.decision import Decision
-from recovery.edits import CLASS_INPUT, PART_PARAM, diff, split_batch
+from recovery.edits import CLASS_INPUT, PART_PARAM, SOURCE_PARAM, diff, split_batch
 from recovery.graph import GraphParams, Ref, Workflow, discover, int_at, params_of
 from recovery.job_state import JobState
 from recovery.strategies.context import Plan
@@ -48,6 +48,23 @@ def _split_change(
     )
 
 
+def _source_change(gp: GraphParams, before: bool, after: bool) -> ParamChange:
+    note = (
+        "each part builds only its own images at the source, which cannot hold the whole "
+        "batch; each part's seed moves on by its first index (other noise, every image kept)"
+        if after
+        else "the parts take their images from the whole batch again"
+    )
+    return ParamChange(
+        node=gp.latent or "",
+        input="batch_size",
+        before=before,
+        after=after,
+        param=SOURCE_PARAM,
+        note=note,
+    )
+
+
 def build(
     state: JobState,
     *,
@@ -67,9 +84,12 @@ def build(
     changes = diff(base, new, param_names(gp), plan.notes)
     if part != state.part_size:
         changes.append(_split_change(gp, batch, state.part_size, part))
+    at_source = state.part_at_source if plan.part_at_source is None else plan.part_at_source
+    if at_source != state.part_at_source:
+        changes.append(_source_change(gp, state.part_at_source, at_source))
     dispatch = Dispatch(
         attempt=budget.next_attempt(state, attempt),
-        workflows=split_batch(new, gp.latent, batch, part),
+        workflows=split_batch(new, gp.latent, batch, part, at_source),
         params=params_of(new, gp, part),
         backend_hint=plan.backend_hint,
         exclude_backends=list(plan.exclude),

@@ -137,7 +137,8 @@ def reroute_host(ctx: Context) -> Plan | None:
 
 def reduce_host(ctx: Context) -> Plan | None:
     """Host RAM ran out: free it and halve the per-prompt work on the same backend (no
-    numbers to use)."""
+    numbers to use). When the batch's source node itself ran out (it could not even build
+    the whole batch), each part is built at the source (`edits.split_at_source`)."""
     if not ctx.same_backend_ok:
         return None
     share = ctx.tuning.memory.blind_fraction
@@ -146,15 +147,26 @@ def reduce_host(ctx: Context) -> Plan | None:
         chosen = fit(ctx, share, degrade=True)
     if chosen is None:
         return None
+    at_source = chosen.part_size is not None and _at_source(ctx)
+    where = "; each part built at the source" if at_source else ""
     return Plan(
         (Strategy.REDUCE_PARAMS,),
-        f"HOST_OOM: host memory ran out; memory freed, {chosen.summary}",
+        f"HOST_OOM: host memory ran out; memory freed, {chosen.summary}{where}",
         actions=_free_host(ctx),
         workflow=chosen.workflow,
         part_size=chosen.part_size,
+        part_at_source=True if at_source else None,
         backend_hint=ctx.backend_id,
         notes=chosen.notes,
     )
+
+
+def _at_source(ctx: Context) -> bool:
+    """Whether the node that ran out of host memory is the batch's source (the latent)."""
+    evidence = ctx.failure.evidence
+    node = ctx.features.get("node_id") or (evidence.node_id if evidence else None)
+    latent = ctx.params().latent
+    return latent is not None and str(node) == latent
 
 
 def _fraction_here(ctx: Context, report: OomReport, capacity: int | None) -> float | None:
