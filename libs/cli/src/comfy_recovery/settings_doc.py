@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import AliasChoices, BaseModel
 from pydantic_settings import BaseSettings
 
-SERVICES = ("submitter", "monitor", "classifier", "recovery", "analytics")
+from comfy_recovery.stackconfig import SERVICES
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ async def run(
     settings: Settings, *, store: Store | None = None, stop_event: asyncio.Event | None = None
 ) -> None:
     """Run the analytics service until SIGINT/SIGTERM (or `stop_event`)."""
-    configure_logging(SERVICE)
+    configure_logging(SERVICE, settings.log_level)
     build = functools.partial(build_service, settings=settings, store=store)
     await serve(
         SERVICE, settings.nats, build, health_port=settings.health_port, stop_event=stop_event

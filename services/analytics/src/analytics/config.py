@@ -5,19 +5,18 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from contracts.settings import BusSettings
+from cr_runtime.settings import ServiceSettings
 
 
-class Settings(BaseSettings):
+class Settings(ServiceSettings):
     """Where the projection goes (embedded chDB or a ClickHouse server) and how it batches."""
 
     model_config = SettingsConfigDict(
         env_prefix="CR_ANALYTICS_", env_nested_delimiter="__", extra="ignore"
     )
 
-    nats: BusSettings = Field(default_factory=BusSettings)
     interface: Literal["chdb", "http"] = Field(
         "chdb", description="chdb: embedded engine on a local path; http: a ClickHouse server"
     )
@@ -32,4 +31,3 @@ class Settings(BaseSettings):
     batch_max_seconds: float = Field(1.0, description="Longest wait to fill a batch")
     retry_initial_s: float = Field(1.0, description="First nak delay while the store is down")
     retry_max_s: float = Field(30.0, description="Longest nak delay while the store is down")
-    health_port: int | None = Field(None, description="Port of /healthz, /readyz, /metrics")

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Literal, Self
 
 from pydantic import AliasChoices, Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from contracts.settings import BusSettings
+from cr_runtime.settings import ServiceSettings
 
 
-class Settings(BaseSettings):
+class Settings(ServiceSettings):
     """Everything the monitor reads from the environment."""
 
     # populate_by_name: `Settings(comfyui_urls=...)` works too (tests and callers pass
@@ -19,7 +19,6 @@ class Settings(BaseSettings):
         env_prefix="CR_MONITOR_", extra="ignore", populate_by_name=True
     )
 
-    nats: BusSettings = Field(default_factory=BusSettings)
     comfyui_urls: str = Field(
         "",
         validation_alias=AliasChoices("CR_COMFYUI_URLS"),
@@ -43,8 +42,6 @@ class Settings(BaseSettings):
         False, description="Only sample local GPUs (the GPU DaemonSet): no backends, no consumer"
     )
     node_name: str = Field("", description="Name GPU samples are reported under (default: host)")
-    health_port: int | None = Field(None, description="Port of /healthz, /readyz, /metrics")
-    log_level: str = Field("INFO", description="Log level")
     restart_hook: Literal["auto", "none", "command", "webhook", "kubernetes", "simulator"] = Field(
         "auto",
         description="What restarts a backend recovery asks to restart (wedged): auto = "

@@ -5,10 +5,10 @@ from __future__ import annotations
 import socket
 
 from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from contracts.policy import RecoveryPolicy
-from contracts.settings import BusSettings
+from cr_runtime.settings import ServiceSettings
 from recovery.breaker import BreakerConfig
 from recovery.memory import MemoryModel
 from recovery.strategies.context import Tuning
@@ -93,17 +93,14 @@ class MemorySettings(BaseModel):
     )
 
 
-class Settings(BaseSettings):
+class Settings(ServiceSettings):
     """Everything the recovery service is configured with."""
 
     model_config = SettingsConfigDict(
         env_prefix="CR_RECOVERY_", env_nested_delimiter="__", extra="ignore"
     )
 
-    nats: BusSettings = Field(default_factory=BusSettings)
     instance: str = Field(default_factory=socket.gethostname, description="This instance's name")
-    health_port: int | None = Field(None, description="Port of /healthz, /readyz, /metrics")
-    log_level: str = Field("INFO", description="Log level")
     snapshot_interval_s: float | None = Field(
         30.0, description="Seconds between state snapshots in KV (None: replay all at start)"
     )

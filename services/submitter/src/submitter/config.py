@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from contracts.settings import BusSettings
+from cr_runtime.settings import ServiceSettings
 
 
-class Settings(BaseSettings):
+class Settings(ServiceSettings):
     """Everything the submitter reads from the environment."""
 
     # populate_by_name: `Settings(comfyui_urls=...)` works too (tests and callers pass
@@ -17,7 +17,6 @@ class Settings(BaseSettings):
         env_prefix="CR_SUBMITTER_", extra="ignore", populate_by_name=True
     )
 
-    nats: BusSettings = Field(default_factory=BusSettings)
     comfyui_urls: str = Field(
         "",
         validation_alias=AliasChoices("CR_COMFYUI_URLS"),
@@ -33,7 +32,6 @@ class Settings(BaseSettings):
         0, ge=0, description="Prompts a backend may hold queued or running (0: no limit)"
     )
     default_stall_window_s: float = Field(120.0, description="Stall window if no policy")
-    health_port: int | None = Field(None, description="Port of /healthz, /readyz, /metrics")
     api_port: int | None = Field(None, description="Port of the public HTTP API (unset: off)")
     api_host: str = Field("0.0.0.0", description="Address the HTTP API listens on")
     api_tokens: SecretStr = Field(
@@ -41,4 +39,3 @@ class Settings(BaseSettings):
     )
     api_open_health: bool = Field(True, description="Serve /v1/health without a token")
     api_max_body_bytes: int = Field(16 * 2**20, description="Largest request body accepted")
-    log_level: str = Field("INFO", description="Log level")
