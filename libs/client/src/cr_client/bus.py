@@ -18,10 +18,13 @@ from contracts import codec, subjects
 from contracts.codec import AnyEvent
 from contracts.errors import BusUnavailableError, EventTooLargeError
 from contracts.settings import BusSettings
+from cr_client.backoff import Backoff
 from cr_client.nats_errors import TRANSIENT
 from cr_client.streams import ensure_streams
 
 log = logging.getLogger(__name__)
+PUBLISH_BACKOFF: Final = Backoff(0.1, 2.0)
+"""Between publish attempts whose ack did not come."""
 _CONNECT_FAILED: Final[tuple[type[BaseException], ...]] = (*TRANSIENT, OSError)
 
 
@@ -100,7 +103,6 @@ class Bus:
         if len(data) > self.nc.max_payload:
             raise EventTooLargeError(subject, len(data), self.nc.max_payload)
         wait = timeout or self.settings.publish_timeout_s
-        delay = 0.1
         for attempt in range(1, self.settings.publish_retries + 1):
             try:
                 return await self.js.publish(subject, data, timeout=wait, headers=headers)
@@ -113,8 +115,7 @@ class Bus:
                     "publish.retry",
                     extra={"subject": subject, "attempt": attempt, "error": repr(exc)},
                 )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+                await asyncio.sleep(PUBLISH_BACKOFF.delay(attempt))
         raise AssertionError("unreachable")
 
     async def kv(self, bucket: str) -> KeyValue:

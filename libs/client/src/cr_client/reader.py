@@ -19,6 +19,7 @@ from contracts.errors import JobNotFoundError, PermanentError
 from contracts.job import JobCompleted, JobRetryRequested, JobSubmitted
 from contracts.readmodel import JobStatus, JobView, decode_view
 from contracts.recovery import Abort, RecoveryDecided
+from cr_client.backoff import Backoff
 from cr_client.bus import Bus
 from cr_client.nats_errors import TRANSIENT
 
@@ -39,6 +40,7 @@ class JobResult:
 
 IDLE_POLL_S: Final = (0.02, 0.5)
 """How often a follower looks for a job's next event while none is stored: first, at most."""
+_IDLE_BACKOFF: Final = Backoff(*IDLE_POLL_S)
 _JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 
@@ -99,20 +101,20 @@ class JobReader:
         known to stall silently (nats-io/nats.py#510), which would leave a follower waiting
         for an event that was stored long ago.
         """
-        seq, idle = 1, IDLE_POLL_S[0]
+        seq, misses = 1, 0
         msg = await self._next(job_id, seq)
         while True:
             if msg is None:
                 if not live:
                     return
-                await asyncio.sleep(idle)
-                idle = min(idle * 2, IDLE_POLL_S[1])
+                misses += 1
+                await asyncio.sleep(_IDLE_BACKOFF.delay(misses))
                 try:
                     msg = await self._next(job_id, seq)
                 except TRANSIENT:
                     msg = None  # the server is restarting: keep polling
                 continue
-            idle, seq = IDLE_POLL_S[0], int(msg.seq) + 1
+            misses, seq = 0, int(msg.seq) + 1
             data = msg.data or b""
             msg = await self._next(job_id, seq)
             try:

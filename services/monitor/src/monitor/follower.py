@@ -17,6 +17,7 @@ from websockets.exceptions import WebSocketException
 
 from contracts.backends import BackendRef, monitor_client_id
 from contracts.errors import BusUnavailableError
+from cr_client.backoff import Backoff
 from monitor.adapters.comfy import ComfyReader
 from monitor.adapters.ledger import Ledger
 from monitor.checks import Observation, observe
@@ -30,6 +31,8 @@ from monitor.watchdog import Liveness, lost_due, progress_due
 
 log = structlog.get_logger(__name__)
 WS_ERRORS = (OSError, asyncio.TimeoutError, WebSocketException)
+RECONNECT_BACKOFF = Backoff(0.2, 5.0)
+"""Between websocket reconnects to one backend (reset once one opens)."""
 LOST = "the backend lost the prompt (restarted?): not queued, running or in history"
 ACTIVITY = frozenset({"execution_start", "executing", "progress", "execution_cached"})
 """Websocket messages that show the backend's worker doing something."""
@@ -78,12 +81,12 @@ class Follower:
     async def run(self) -> None:
         """Keep a websocket open (closing the old one before reconnecting), forever."""
         url = f"{self.ref.ws_url}/ws?clientId={monitor_client_id(self.ref.id)}"
-        backoff = 0.2
+        failures = 0
         while True:
             try:
                 async with ws_connect(url, max_size=None, open_timeout=5) as ws:
                     self.opened(ws)
-                    backoff = 0.2
+                    failures = 0
                     await self._announce()
                     await self.reconcile()
                     self.tried = True
@@ -93,8 +96,8 @@ class Follower:
             except WS_ERRORS as exc:
                 log.info("ws.closed", backend=self.ref.id, error=repr(exc)[:200])
             self.closed()
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 5.0)
+            failures += 1
+            await asyncio.sleep(RECONNECT_BACKOFF.delay(failures))
 
     def opened(self, ws: Any) -> None:
         """A websocket to the backend is open (the wedge window is not restarted)."""
