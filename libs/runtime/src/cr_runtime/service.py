@@ -17,6 +17,8 @@ from cr_client.bus import Bus
 from cr_runtime.bus import MeteredBus
 from cr_runtime.consumer import Consumer
 from cr_runtime.health import ReadyCheck, start_health_server
+from cr_runtime.logs import configure_logging
+from cr_runtime.settings import ServiceSettings
 
 log = structlog.get_logger(__name__)
 
@@ -35,6 +37,18 @@ class Service:
     tasks: Sequence[Callable[[], Coroutine[Any, Any, None]]] = ()
     ready_checks: Sequence[ReadyCheck] = ()
     on_stop: Sequence[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+
+async def run_service(
+    name: str,
+    settings: ServiceSettings,
+    build: Callable[[Bus], Awaitable[Service]],
+    stop_event: asyncio.Event | None = None,
+) -> None:
+    """Every service's ``run``: logging at ``settings.log_level``, then `serve` on
+    ``settings.nats`` with the health endpoint on ``settings.health_port``."""
+    configure_logging(name, settings.log_level)
+    await serve(name, settings.nats, build, health_port=settings.health_port, stop_event=stop_event)
 
 
 async def serve(

@@ -19,8 +19,7 @@ from contracts import subjects
 from contracts.rpc import decode_request, encode_reply
 from cr_client.bus import Bus
 from cr_runtime.consumer import Consumer
-from cr_runtime.logs import configure_logging
-from cr_runtime.service import Service, serve
+from cr_runtime.service import Service, run_service
 
 log = structlog.get_logger(__name__)
 
@@ -32,11 +31,8 @@ async def run(
     settings: Settings, *, store: Store | None = None, stop_event: asyncio.Event | None = None
 ) -> None:
     """Run the analytics service until SIGINT/SIGTERM (or `stop_event`)."""
-    configure_logging(SERVICE, settings.log_level)
     build = functools.partial(build_service, settings=settings, store=store)
-    await serve(
-        SERVICE, settings.nats, build, health_port=settings.health_port, stop_event=stop_event
-    )
+    await run_service(SERVICE, settings, build, stop_event)
 
 
 async def build_service(bus: Bus, *, settings: Settings, store: Store | None = None) -> Service:

@@ -13,8 +13,7 @@ from classifier.rulesources import FileRules, KvRules, report
 from contracts import subjects
 from cr_client.bus import Bus
 from cr_runtime.consumer import Consumer
-from cr_runtime.logs import configure_logging
-from cr_runtime.service import Service, serve
+from cr_runtime.service import Service, run_service
 
 SERVICE = "classifier"
 
@@ -33,11 +32,4 @@ async def build(settings: Settings, bus: Bus) -> Service:
 
 async def run(settings: Settings, stop_event: asyncio.Event | None = None) -> None:
     """Run the classifier until SIGINT/SIGTERM (or `stop_event`)."""
-    configure_logging(SERVICE, settings.log_level)
-    await serve(
-        SERVICE,
-        settings.nats,
-        functools.partial(build, settings),
-        health_port=settings.health_port,
-        stop_event=stop_event,
-    )
+    await run_service(SERVICE, settings, functools.partial(build, settings), stop_event)

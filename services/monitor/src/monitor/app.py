@@ -13,8 +13,7 @@ from contracts import subjects
 from contracts.backends import BackendRef, parse_backends
 from cr_client.bus import Bus
 from cr_runtime.consumer import Consumer
-from cr_runtime.logs import configure_logging
-from cr_runtime.service import Service, serve
+from cr_runtime.service import Service, run_service
 from monitor.adapters.comfy import ComfyReader
 from monitor.adapters.ledger import Ledger
 from monitor.adapters.nvml import NvmlProbe, load_pynvml
@@ -119,13 +118,6 @@ async def build(bus: Bus, settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Se
     )
 
 
-async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """Run the monitor until stopped."""
-    configure_logging("monitor", settings.log_level)
-    await serve(
-        "monitor",
-        settings.nats,
-        lambda bus: build(bus, settings),
-        health_port=settings.health_port,
-        stop_event=stop,
-    )
+async def run(settings: Settings, stop_event: asyncio.Event | None = None) -> None:
+    """Run the monitor until SIGINT/SIGTERM (or `stop_event`)."""
+    await run_service("monitor", settings, lambda bus: build(bus, settings), stop_event)

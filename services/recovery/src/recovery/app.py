@@ -10,8 +10,7 @@ from contracts import subjects
 from contracts.codec import AnyEvent
 from cr_client.bus import Bus
 from cr_runtime.consumer import Consumer
-from cr_runtime.logs import configure_logging
-from cr_runtime.service import Service, serve
+from cr_runtime.service import Service, run_service
 from recovery.adapters import event_log
 from recovery.adapters.backends import BackendRegistry
 from recovery.adapters.job_store import JobStore
@@ -107,11 +106,4 @@ async def build(bus: Bus, settings: Settings) -> Service:
 
 async def run(settings: Settings, stop_event: asyncio.Event | None = None) -> None:
     """Run the recovery service until SIGINT/SIGTERM (or `stop_event`)."""
-    configure_logging(SERVICE, settings.log_level)
-    await serve(
-        SERVICE,
-        settings.nats,
-        lambda bus: build(bus, settings),
-        health_port=settings.health_port,
-        stop_event=stop_event,
-    )
+    await run_service(SERVICE, settings, lambda bus: build(bus, settings), stop_event)

@@ -14,8 +14,7 @@ from contracts.backends import parse_backends
 from cr_client.bus import Bus
 from cr_client.client import JobClient
 from cr_runtime.consumer import Consumer
-from cr_runtime.logs import configure_logging
-from cr_runtime.service import Service, serve
+from cr_runtime.service import Service, run_service
 from submitter.adapters.claims import Claims
 from submitter.adapters.comfy import ComfyClient, make_http
 from submitter.adapters.registry import Registry
@@ -89,13 +88,6 @@ async def build(bus: Bus, settings: Settings) -> Service:
     )
 
 
-async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """Run the submitter until stopped."""
-    configure_logging("submitter", settings.log_level)
-    await serve(
-        "submitter",
-        settings.nats,
-        lambda bus: build(bus, settings),
-        health_port=settings.health_port,
-        stop_event=stop,
-    )
+async def run(settings: Settings, stop_event: asyncio.Event | None = None) -> None:
+    """Run the submitter until SIGINT/SIGTERM (or `stop_event`)."""
+    await run_service("submitter", settings, lambda bus: build(bus, settings), stop_event)
