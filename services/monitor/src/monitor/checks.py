@@ -53,8 +53,11 @@ def observe(
     """
     if prompt.deadline_at is not None and now_wall > prompt.deadline_at:
         return Observation("timeout", "the job passed its deadline")
-    if not pulse.connected and pulse.down_s > pulse.unreachable_grace_s:
-        return Observation("ws_closed", f"the backend has been unreachable for {pulse.down_s:.0f}s")
+    # a prompt dispatched while our socket was still down (the backend answered HTTP again
+    # before we reconnected) gets the whole grace of its own
+    down_s = min(pulse.down_s, now - prompt.dispatched_at)
+    if not pulse.connected and down_s > pulse.unreachable_grace_s:
+        return Observation("ws_closed", f"the backend has been unreachable for {down_s:.0f}s")
     if prompt.running:
         if now - prompt.last_progress_at > prompt.stall_window_s:
             window = prompt.stall_window_s

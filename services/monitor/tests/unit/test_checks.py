@@ -70,3 +70,16 @@ def test_a_backend_unreachable_past_the_grace_gives_its_prompts_up() -> None:
         connected=False, quiet_s=5.0, wedge_window_s=120.0, down_s=3.0, unreachable_grace_s=30.0
     )
     assert observe(prompt(), briefly, now=1000.0, now_wall=0.0) is None
+
+
+def test_a_prompt_posted_before_our_socket_is_back_gets_its_own_grace() -> None:
+    """The backend answers HTTP again (a dispatch goes out) while our websocket to it is
+    still reconnecting: the minutes it was down before are not held against this prompt."""
+    down = BackendPulse(
+        connected=False, quiet_s=5.0, wedge_window_s=120.0, down_s=300.0, unreachable_grace_s=30.0
+    )
+    fresh = prompt(dispatched_at=NOW - 2)
+    assert observe(fresh, down, now=NOW, now_wall=0.0) is None
+    assert observe(fresh, down, now=NOW + 27.0, now_wall=0.0) is None  # 29 s of its own
+    found = observe(fresh, down, now=NOW + 29.0, now_wall=0.0)
+    assert found is not None and found.kind == "ws_closed" and "31s" in found.message
