@@ -1,6 +1,6 @@
 """The circuit breaker: a failure rate over a count/time window opens it, one probe in
-half-open closes it, two failed probes re-open it for longer; crashes count once, stalls need a second
-job. Times are plain numbers (the injected clock)."""
+half-open closes it, two failed probes re-open it for longer; crashes count once, stalls
+need a second job. Times are plain numbers (the injected clock)."""
 
 from __future__ import annotations
 
