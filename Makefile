@@ -47,8 +47,11 @@ demo: install ## run a few jobs (some fail and recover) and print the outcomes
 campaign: install ## the seeded fault campaign: 200 jobs, 3 simulated backends, 4 policies, one table
 	$(BIN)/comfy-recovery campaign $(CAMPAIGN_ARGS)
 
-test: install chromium ## everything except the slow chaos tests (about 15 minutes on 2 cores)
-	$(PYTEST) -m "not slow" -q
+# make test runs its modules on TEST_WORKERS processes (pytest-xdist; a module stays on one
+# worker, so its live stack starts once): most e2e time is waiting on real services
+TEST_WORKERS ?= 2
+test: install chromium ## everything except the slow suite, on both cores (see TEST_WORKERS)
+	$(PYTEST) -m "not slow" -q -n $(TEST_WORKERS) --dist loadfile --durations=25
 
 test-fast: install ## unit and contract tests only (no nats-server)
 	$(PYTEST) -m "not integration and not e2e and not slow" -q
