@@ -12,7 +12,27 @@ COLLATERAL: Final = frozenset(
 )
 """Classes a backend's crash, restart or wedge gives every prompt it held: the backend's
 fault, not the job's. The first such loss costs the job an attempt; later ones do not (the
-per-class limits of the policy still bound them, so a job that crashes every backend ends)."""
+per-class limits still bound the losses of a prompt that was executing — see QUEUED_LOSS —
+so a job that crashes every backend it runs on ends)."""
+
+
+QUEUED_LOSS: Final = frozenset({FailureClass.INTERRUPTED, FailureClass.BACKEND_UNREACHABLE})
+"""Losses that say nothing about the job when its prompt was only waiting in the queue: a
+crash, restart or outage took every prompt the backend held. Such a loss is resumed however
+often it happens (the deadline, the wait bound and the breakers bound it); only a loss while
+the job's own prompt was executing counts toward the class's limit and chain steps (a job
+that crashes every backend it runs on still ends)."""
+
+
+def queued_loss(state: JobState, failure_event_id: str) -> bool:
+    """Whether that failure was a queued prompt lost to a backend incident (see QUEUED_LOSS)."""
+    record = state.failures.get(failure_event_id)
+    return (
+        record is not None
+        and record.failure_class in QUEUED_LOSS
+        and record.lost_waiting
+        and not record.idle
+    )
 
 
 def attempts_used(state: JobState, failure_attempt: int = 0) -> int:
@@ -48,6 +68,7 @@ def class_recoveries(state: JobState, failure_class: FailureClass) -> int:
         and step.failure_class is failure_class
         and not step.terminal
         and not step.idle
+        and not queued_loss(state, step.answers)
     )
 
 

@@ -93,11 +93,23 @@ def decide(
 
 
 def _walk(ctx: Context) -> tuple[Step, Plan] | None:
-    """The first step of the class's chain with uses left whose plan applies."""
+    """The first step of the class's chain with uses left whose plan applies. A prompt lost
+    while it only waited in a queue (`budget.queued_loss`) is never left without a step:
+    when the chain is used up it takes the last step that applies, whatever its uses."""
+    chain = CHAINS.get(ctx.failure.failure_class, ())
+    found = _first_applicable(ctx, chain, count_uses=True)
+    if found is None and budget.queued_loss(ctx.state, ctx.failure.event_id):
+        found = _first_applicable(ctx, tuple(reversed(chain)), count_uses=False)
+    return found
+
+
+def _first_applicable(
+    ctx: Context, chain: tuple[Step, ...], count_uses: bool
+) -> tuple[Step, Plan] | None:
     cls, state = ctx.failure.failure_class, ctx.state
-    for step in CHAINS.get(cls, ()):
+    for step in chain:
         uses = budget.step_uses(state, cls, step.strategy)
-        if uses >= step.uses:
+        if count_uses and uses >= step.uses:
             continue
         plan = step.planner(replace(ctx, uses=uses))
         if plan is None or _too_late(ctx, plan):
@@ -171,7 +183,8 @@ def _stop(ctx: Context) -> tuple[str, tuple[str, ...]] | None:
         why = f"{cls.value}: all {ctx.policy.max_attempts} attempts are used"
         return why, ("Raise max_attempts in the job's policy, or retry the job",)
     limit = policies.class_limit(ctx.policy, cls)
-    if budget.class_recoveries(ctx.state, cls) >= limit:
+    queued = budget.queued_loss(ctx.state, ctx.failure.event_id)
+    if budget.class_recoveries(ctx.state, cls) >= limit and not queued:
         return f"{cls.value}: recovered {limit} time(s) already, the limit for this class", ()
     return None
 

@@ -32,6 +32,9 @@ class FailureRecord(msgspec.Struct, frozen=True):
     comfyui_version: str | None = None
     idle: bool = False
     """The attempt never reached a backend (none could take it): it uses no budget."""
+    lost_waiting: bool = False
+    """The monitor found the prompt gone (a crash, restart or outage) while it only waited in
+    the backend's queue: its evidence names no node it was executing."""
 
 
 class StepRecord(msgspec.Struct, frozen=True):

@@ -177,7 +177,14 @@ def _classified(state: JobState, e: FailureClassified) -> JobState:
         return state
     idle = is_idle(e)
     record = FailureRecord(
-        e.event_id, e.failure_class, e.retryability, e.attempt, e.backend_id, _version_of(e), idle
+        e.event_id,
+        e.failure_class,
+        e.retryability,
+        e.attempt,
+        e.backend_id,
+        _version_of(e),
+        idle,
+        lost_waiting=_lost_waiting(e),
     )
     state = replace(
         state,
@@ -189,6 +196,11 @@ def _classified(state: JobState, e: FailureClassified) -> JobState:
     if _stale(state, e.attempt) or state.status is _S.FAILED or _answered(state, e.attempt):
         return state
     return _move(state, _S.FAILED)
+
+
+def _lost_waiting(e: FailureClassified) -> bool:
+    evidence = e.evidence
+    return evidence is not None and evidence.surface == "monitor" and evidence.node_id is None
 
 
 def is_idle(e: FailureClassified) -> bool:

@@ -84,22 +84,28 @@ FIRST: dict[FailureClass, tuple[Strategy, str | None]] = {
 }
 
 
-def first(cls: FailureClass, policy: RecoveryPolicy | None = None) -> tuple[JobState, Decision]:
-    failure = classified(cls, **EXTRA.get(cls, {}))
+def first(
+    cls: FailureClass, policy: RecoveryPolicy | None = None, **extra: Any
+) -> tuple[JobState, Decision]:
+    failure = classified(cls, **{**EXTRA.get(cls, {}), **extra})
     graph = sd15(width=20000) if cls is C.INVALID_PARAMETERS else sd15()
     state = failed_state(failure, graph, inputs=("cat.png",))
     return state, decide(state, failure, policy or RecoveryPolicy(), FARM, T0, rng())
 
 
 def again(
-    state: JobState, decision: Decision, cls: FailureClass, policy: RecoveryPolicy | None = None
+    state: JobState,
+    decision: Decision,
+    cls: FailureClass,
+    policy: RecoveryPolicy | None = None,
+    **extra: Any,
 ) -> tuple[JobState, Decision]:
     """Apply `decision`, dispatch its attempt where it said, and fail it with `cls`."""
     dispatch = decision.actions[-1]
     assert isinstance(dispatch, Dispatch)
     where = dispatch.backend_hint or "gpu-a"
     n = dispatch.attempt
-    failure = classified(cls, attempt=n, backend_id=where, **EXTRA.get(cls, {}))
+    failure = classified(cls, attempt=n, backend_id=where, **{**EXTRA.get(cls, {}), **extra})
     state = fold(
         decision.to_event("test"),
         dispatched(attempt=n, backend_id=where),
@@ -320,11 +326,31 @@ def test_losses_to_backend_incidents_past_the_first_cost_no_attempt() -> None:
     assert three.terminal and "2 attempts" in three.reason
 
 
-def test_collateral_losses_are_still_bounded_by_their_class_limit() -> None:
+RUNNING = FailureEvidence(surface="monitor", observation="prompt_lost", node_id="3")
+"""A lost prompt that was executing (the monitor names its node)."""
+WAITING = FailureEvidence(surface="monitor", observation="prompt_lost")
+"""A lost prompt that only waited in the queue."""
+
+
+def test_losses_while_executing_are_bounded_by_their_class_limit() -> None:
+    """A job whose own prompt is running at every crash may be the one crashing them."""
     policy = RecoveryPolicy(max_attempts=2, per_class_limits={"INTERRUPTED": 1})
-    state, one = first(C.INTERRUPTED, policy)
-    _, two = again(state, one, C.INTERRUPTED, policy)
+    state, one = first(C.INTERRUPTED, policy, evidence=RUNNING)
+    _, two = again(state, one, C.INTERRUPTED, policy, evidence=RUNNING)
     assert two.terminal and "limit" in two.reason
+
+
+def test_a_prompt_lost_while_queued_is_resumed_however_often_it_happens() -> None:
+    """Crashes and restarts of busy backends take the prompts waiting in their queues: none
+    of it is the job's doing, so neither the class limit nor the chain's step uses end it
+    (its deadline, the wait bound and the breakers do)."""
+    policy = RecoveryPolicy(max_attempts=2, per_class_limits={"INTERRUPTED": 1})
+    state, decision = first(C.INTERRUPTED, policy, evidence=RUNNING)
+    for _ in range(5):
+        state, decision = again(state, decision, C.INTERRUPTED, policy, evidence=WAITING)
+        assert not decision.terminal and decision.strategy is S.RESUME, decision.reason
+    _, last = again(state, decision, C.INTERRUPTED, policy, evidence=RUNNING)
+    assert last.terminal and "limit" in last.reason
 
 
 def test_an_abort_keeps_only_the_steps_a_person_takes() -> None:
@@ -333,7 +359,7 @@ def test_an_abort_keeps_only_the_steps_a_person_takes() -> None:
     policy = RecoveryPolicy(per_class_limits={"INTERRUPTED": 0, "BACKEND_UNREACHABLE": 0})
     for cls in (C.INTERRUPTED, C.BACKEND_UNREACHABLE):
         steps = ["The job is resumed automatically.", "Check that ComfyUI is running."]
-        failure = msgspec.structs.replace(classified(cls), actionable_steps=steps)
+        failure = msgspec.structs.replace(classified(cls, evidence=RUNNING), actionable_steps=steps)
         state = failed_state(failure, sd15())
         decision = decide(state, failure, policy, FARM, T0, rng())
         [end] = [a for a in decision.actions if isinstance(a, Abort)]
