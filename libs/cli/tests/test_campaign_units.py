@@ -213,12 +213,22 @@ def test_summarize_hand_computed() -> None:
     assert figures["jobs"] == 4 and figures["completed"] == 2 and figures["correct"] == 2
     assert (figures["recoverable"], figures["recovered"], figures["recovery_pct"]) == (2, 1, 50.0)
     assert figures["clean_harmed"] == 0 and figures["wrong_outputs"] == 0
-    assert (figures["aborted_first_dispatch"], figures["aborted_with_fix"]) == (1, 1)
+    assert (figures["aborted_first_run"], figures["aborted_with_fix"]) == (1, 1)
+    assert figures["aborted_first_dispatch"] == 1
     assert figures["unfinished"] == 1 and figures["dispatches"] == 5
     assert figures["gpu_s"] == 6.5 and figures["wasted_gpu_s"] == 4.5
     assert figures["ttr_p50_s"] == 2.0
     waited = judge(broken, JobRun(3, UNFINISHED), [], 0)
-    assert summarize([waited])["aborted_first_dispatch"] == 0  # never ended: not an abort
+    assert summarize([waited])["aborted_first_run"] == 0  # never ended: not an abort
+    # two dispatches lost in queues to other jobs' crashes, then one run that failed: it was
+    # not retried after its own failure
+    victim = judge(
+        broken, JobRun(3, ABORTED, fix_steps=["x"]), [rec("f", 0.5, 0, status="error")], 3
+    )
+    assert summarize([victim])["aborted_first_run"] == 1
+    assert summarize([victim])["aborted_first_dispatch"] == 0
+    retried = judge(broken, JobRun(3, ABORTED, fix_steps=["x"]), [rec("g", 0.5), rec("h", 0.5)], 2)
+    assert summarize([retried])["aborted_with_fix"] == 0
     table = by_kind(outcomes)
     assert list(table) == ["clean", "oom", "stall", "node_error", "all"]
     assert table["stall"]["recovery_pct"] == 0.0

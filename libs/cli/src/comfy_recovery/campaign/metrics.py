@@ -63,6 +63,9 @@ class JobOutcome:
     completions: int
     message: str = ""
     trail: tuple[str, ...] = ()
+    runs: int = 0
+    """The job's prompts that started running (the simulator's ledger): a dispatch lost in a
+    backend's queue to another job's crash never ran and is not a retry of this job."""
 
     @property
     def completed(self) -> bool:
@@ -109,6 +112,7 @@ def judge(
         completions=run.completions,
         message=run.message,
         trail=tuple(run.trail),
+        runs=len(records),
     )
 
 
@@ -131,7 +135,7 @@ def summarize(outcomes: Sequence[JobOutcome]) -> dict[str, Any]:
     clean = [o for o in outcomes if o.label == CLEAN]
     broken = [o for o in outcomes if o.label == NON_RECOVERABLE]
     ttrs = [o.time_to_recover_s for o in recoverable if o.correct and o.time_to_recover_s]
-    early = [o for o in broken if o.status == ABORTED and o.dispatches <= 1]
+    early = [o for o in broken if o.status == ABORTED and o.runs <= 1]
     p50, p95 = percentile(ttrs, 50), percentile(ttrs, 95)
     return {
         "jobs": len(outcomes),
@@ -144,7 +148,8 @@ def summarize(outcomes: Sequence[JobOutcome]) -> dict[str, Any]:
         "clean": len(clean),
         "clean_harmed": sum(not o.correct for o in clean),
         "non_recoverable": len(broken),
-        "aborted_first_dispatch": len(early),
+        "aborted_first_run": len(early),
+        "aborted_first_dispatch": sum(o.status == ABORTED and o.dispatches <= 1 for o in broken),
         "aborted_with_fix": sum(o.fix_named for o in early),
         "unfinished": sum(o.status == UNFINISHED for o in outcomes),
         "doubled": sum(o.completions > 1 for o in outcomes),
@@ -177,7 +182,7 @@ def completion_bar(ours: dict[str, Any], naive: dict[str, Any], seed: dict[str, 
     if ours["aborted_with_fix"] != ours["non_recoverable"]:
         unmet.append(
             f"{ours['aborted_with_fix']} of {ours['non_recoverable']} non-recoverable jobs "
-            "aborted after <=1 dispatch with a fix named"
+            "aborted after <=1 run of their prompt with a fix named"
         )
     if rec < (naive["recovery_pct"] or 0.0) + 40:
         unmet.append(f"ours {rec}% does not beat naive {naive['recovery_pct']}% by 40 points")

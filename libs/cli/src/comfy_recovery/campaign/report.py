@@ -13,7 +13,8 @@ OVERALL_COLUMNS = (
     ("recovery %", "recovery_pct"),
     ("clean harmed", "clean_harmed"),
     ("wrong outputs", "wrong_outputs"),
-    ("non-rec ≤1 dispatch", "aborted_first_dispatch"),
+    ("non-rec ≤1 run", "aborted_first_run"),
+    ("(≤1 dispatch)", "aborted_first_dispatch"),
     ("with fix", "aborted_with_fix"),
     ("unfinished", "unfinished"),
     ("dispatches", "dispatches"),
@@ -41,7 +42,7 @@ def overall_table(report: dict[str, Any]) -> str:
                 value = f"{value}/{figures['recoverable']}"
             elif key == "clean_harmed":
                 value = f"{value}/{figures['clean']}"
-            elif key == "aborted_first_dispatch":
+            elif key in ("aborted_first_run", "aborted_first_dispatch"):
                 value = f"{value}/{figures['non_recoverable']}"
             row.append(_cell(value))
         rows.append(row)
