@@ -25,14 +25,19 @@ router = APIRouter(
 )
 
 
-@router.get("/jobs/{job_id}/cancel")
-async def confirm_cancel(request: Request, deps: Deps, job_id: str) -> HTMLResponse:
-    """Ask before cancelling."""
+async def _confirm(request: Request, deps: Deps, job_id: str, template: str) -> HTMLResponse:
+    """The confirmation page of an action on a job (the job must exist)."""
     try:
         view = await deps.view(job_id)
     except Problem as problem:
         return problem_page(request, problem, "/ui/jobs")
-    return page(request, "confirm_cancel.html", view=view)
+    return page(request, template, view=view)
+
+
+@router.get("/jobs/{job_id}/cancel")
+async def confirm_cancel(request: Request, deps: Deps, job_id: str) -> HTMLResponse:
+    """Ask before cancelling."""
+    return await _confirm(request, deps, job_id, "confirm_cancel.html")
 
 
 @router.post("/jobs/{job_id}/cancel")
@@ -50,11 +55,7 @@ async def cancel(request: Request, deps: Deps, job_id: str) -> Response:
 @router.get("/jobs/{job_id}/retry")
 async def confirm_retry(request: Request, deps: Deps, job_id: str) -> HTMLResponse:
     """Ask before retrying, optionally with a new policy."""
-    try:
-        view = await deps.view(job_id)
-    except Problem as problem:
-        return problem_page(request, problem, "/ui/jobs")
-    return page(request, "confirm_retry.html", view=view)
+    return await _confirm(request, deps, job_id, "confirm_retry.html")
 
 
 @router.post("/jobs/{job_id}/retry")

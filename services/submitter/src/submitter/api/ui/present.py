@@ -9,18 +9,8 @@ from datetime import datetime
 from typing import Any
 
 from contracts.codec import EVENT_TYPES, AnyEvent, type_tag
-from contracts.control import DispatchResumed, EmergencyStopRequested
-from contracts.failure import FailureClassified
-from contracts.job import (
-    InterruptSent,
-    JobCancelRequested,
-    JobCompleted,
-    JobDispatched,
-    JobFailed,
-    JobProgressed,
-    JobRetryRequested,
-    JobSubmitted,
-)
+from contracts.describe import describe
+from contracts.job import JobProgressed
 from contracts.readmodel import JobView
 from contracts.recovery import Abort, Dispatch, RecoveryDecided
 
@@ -48,46 +38,6 @@ class Decision:
     waits_until: datetime | None = None
     user_message: str = ""
     steps: list[str] = field(default_factory=list)
-
-
-def describe(event: AnyEvent) -> str:
-    """One sentence saying what an event means."""
-    match event:
-        case JobSubmitted():
-            return f"submitted ({len(event.workflow)} nodes)"
-        case JobDispatched():
-            return f"attempt {event.attempt} dispatched to {event.backend_id}"
-        case JobCompleted():
-            files = sum(len(v) for v in event.outputs.values())
-            return f"completed on {event.backend_id}: {files} output file(s)"
-        case JobFailed():
-            ev = event.evidence
-            what = ev.observation or ev.exception_type or ev.validation_type or ev.surface
-            return f"attempt {event.attempt} failed: {what}: {ev.message[:200]}"
-        case FailureClassified():
-            kind = "retryable" if event.retryable else "not retryable"
-            return f"classified {event.failure_class} ({kind})"
-        case RecoveryDecided():
-            chain = "+".join(str(s) for s in event.strategies) or str(event.strategy)
-            return f"decided {chain}: {event.reason}"
-        case InterruptSent():
-            return f"interrupt sent ({event.reason})"
-        case JobCancelRequested():
-            return _by("cancel requested", event.requested_by, event.reason)
-        case JobRetryRequested():
-            return _by("retry requested" + " (forced)" * event.force, event.requested_by, "")
-        case EmergencyStopRequested():
-            return _by("emergency stop", event.requested_by, event.reason)
-        case DispatchResumed():
-            return _by("dispatch resumed", event.requested_by, "")
-    reason = getattr(event, "reason", "") or getattr(event, "message", "")
-    name = type_tag(type(event))
-    return f"{name}: {reason}" if reason else name
-
-
-def _by(name: str, who: str, reason: str) -> str:
-    text = f"{name} by {who}" if who else name
-    return f"{text}: {reason}" if reason else text
 
 
 def timeline(events: list[AnyEvent]) -> tuple[list[Row], int]:
