@@ -25,6 +25,9 @@ from cr_client.streams import ensure_streams
 log = logging.getLogger(__name__)
 PUBLISH_BACKOFF: Final = Backoff(0.1, 2.0)
 """Between publish attempts whose ack did not come."""
+ENSURE_WINDOW_S: Final = 60.0
+"""How long `Bus.ensure` waits for JetStream to answer (a cluster electing its leader)."""
+ENSURE_BACKOFF: Final = Backoff(0.5, 5.0)
 _CONNECT_FAILED: Final[tuple[type[BaseException], ...]] = (*TRANSIENT, OSError)
 
 
@@ -66,9 +69,27 @@ class Bus:
             await bus.ensure()
         return bus
 
-    async def ensure(self) -> None:
-        """Apply the stream, consumer and KV definitions (idempotent)."""
-        await ensure_streams(self.js, self.settings)
+    async def ensure(self, window_s: float = ENSURE_WINDOW_S) -> None:
+        """Apply the stream, consumer and KV definitions (idempotent), retrying transient
+        errors for up to `window_s`: a cluster that has just started (or lost a node)
+        answers JetStream requests only once it has elected a meta leader.
+
+        Raises:
+            BusUnavailableError: JetStream did not answer within `window_s`.
+        """
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + window_s
+        attempt = 0
+        while True:
+            try:
+                await ensure_streams(self.js, self.settings)
+                return
+            except TRANSIENT as exc:
+                attempt += 1
+                if loop.time() >= give_up:
+                    raise BusUnavailableError(f"JetStream not ready: {exc!r}") from exc
+                log.warning("bus.ensure_retry", extra={"attempt": attempt, "error": repr(exc)})
+                await asyncio.sleep(ENSURE_BACKOFF.delay(attempt))
 
     async def publish(self, event: AnyEvent, *, timeout: float | None = None) -> PubAck:
         """Publish `event` on its subject with ``Nats-Msg-Id = event_id``.
