@@ -201,6 +201,11 @@ class Follower:
         """
         if not lost_due(prompt, self.clock.now(), self.lost_grace_s):
             return
+        if self._ws is None:
+            # the backend answers HTTP again but our socket is not back yet: the reconnect
+            # announces it up, then reconciles, so a lost prompt is never reported before
+            # its backend is seen again (and one that stays unreachable is given up anyway)
+            return
         # re-check history: it may have finished between our two reads
         if not await self.settler.finish_or_raise(prompt):
             await self.settler.observed(prompt, Observation("prompt_lost", LOST))

@@ -90,6 +90,20 @@ async def test_a_prompt_in_neither_queue_nor_history_is_lost_after_the_grace(
     assert scene.failures() == ["prompt_lost"]
 
 
+async def test_a_lost_prompt_is_reported_only_once_our_socket_is_back(scene: Scene) -> None:
+    """A periodic reconcile can reach the backend's HTTP before our websocket reconnects;
+    the backend must be announced up (on open) before the prompt it lost is reported."""
+    scene.connect()
+    scene.dispatch("p1")
+    scene.follower.closed()
+    scene.clock.advance(LOST_S + 1)
+    await scene.follower.reconcile()
+    assert scene.failures() == []
+    scene.connect()
+    await scene.follower.reconcile()
+    assert scene.failures() == ["prompt_lost"]
+
+
 async def test_a_prompt_found_in_history_completes_with_its_duration(scene: Scene) -> None:
     scene.connect()
     scene.dispatch("p1")
