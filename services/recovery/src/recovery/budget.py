@@ -19,9 +19,10 @@ so a job that crashes every backend it runs on ends)."""
 QUEUED_LOSS: Final = frozenset({FailureClass.INTERRUPTED, FailureClass.BACKEND_UNREACHABLE})
 """Losses that say nothing about the job when its prompt was only waiting in the queue: a
 crash, restart or outage took every prompt the backend held. Such a loss is resumed however
-often it happens (the deadline, the wait bound and the breakers bound it); only a loss while
-the job's own prompt was executing counts toward the class's limit and chain steps (a job
-that crashes every backend it runs on still ends)."""
+often it happens (the deadline, the wait bound and the breakers bound it): it does not count
+toward the class's limit, and once its chain is used up it takes the chain's last step that
+applies. A loss while the job's own prompt was executing counts as before (a job that
+crashes every backend it runs on still ends)."""
 
 
 def queued_loss(state: JobState, failure_event_id: str) -> bool:

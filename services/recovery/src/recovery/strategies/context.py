@@ -111,6 +111,13 @@ class Context:
         return self.failure.features
 
     @property
+    def failing_node(self) -> str | None:
+        """The node the failure names (the classifier's features, else its evidence)."""
+        evidence = self.failure.evidence
+        node = self.features.get("node_id") or (evidence.node_id if evidence else None)
+        return None if node is None else str(node)
+
+    @property
     def same_backend_ok(self) -> bool:
         """Whether the failing backend may take the job again (known and usable, or unknown)."""
         view = self.backend

@@ -17,7 +17,7 @@ def subject(ctx: Context) -> str:
     """The node, node class and model the failure names (empty when none)."""
     f = ctx.features
     evidence = ctx.failure.evidence
-    node = f.get("node_id") or (evidence.node_id if evidence else None)
+    node = ctx.failing_node
     node_type = f.get("node_type") or (evidence.node_type if evidence else None)
     parts = []
     if node is not None:

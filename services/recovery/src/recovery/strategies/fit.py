@@ -43,8 +43,8 @@ class Fit:
 def failing_stage(ctx: Context) -> str:
     """``decode`` when the failing node is a VAE decoder, else ``sample``."""
     evidence = ctx.failure.evidence
-    node = ctx.features.get("node_id") or (evidence.node_id if evidence else None)
-    cls = class_of(ctx.state.workflow, str(node)) if node is not None else None
+    node = ctx.failing_node
+    cls = class_of(ctx.state.workflow, node) if node is not None else None
     cls = cls or ctx.features.get("node_type") or (evidence.node_type if evidence else None)
     return "decode" if cls in nodes.DECODERS else "sample"
 

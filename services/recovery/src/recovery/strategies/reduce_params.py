@@ -163,10 +163,8 @@ def reduce_host(ctx: Context) -> Plan | None:
 
 def _at_source(ctx: Context) -> bool:
     """Whether the node that ran out of host memory is the batch's source (the latent)."""
-    evidence = ctx.failure.evidence
-    node = ctx.features.get("node_id") or (evidence.node_id if evidence else None)
     latent = ctx.params().latent
-    return latent is not None and str(node) == latent
+    return latent is not None and ctx.failing_node == latent
 
 
 def _fraction_here(ctx: Context, report: OomReport, capacity: int | None) -> float | None:
