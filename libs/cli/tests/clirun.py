@@ -15,7 +15,13 @@ async def run_cli(
     nats_url: str, *args: str, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
     """`comfy-recovery ARGS` with CR_NATS_URL set (run off the event loop)."""
-    env = {**os.environ, "CR_NATS_URL": nats_url}
+    return await run_with({**os.environ, "CR_NATS_URL": nats_url}, *args, timeout=timeout)
+
+
+async def run_with(
+    env: dict[str, str], *args: str, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """`comfy-recovery ARGS` with exactly `env` (run off the event loop)."""
     return await asyncio.to_thread(
         subprocess.run,
         [COMMAND, *args],

@@ -10,9 +10,7 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -23,10 +21,10 @@ from comfy_recovery.stack import Stack, StackConfig
 from contracts import BusSettings, JobStatus
 from contracts.job import JobProgressed
 from cr_client import JobClient
+from libs.cli.tests.clirun import run_with
 from tests.support.system import FAST_ENV, wait_for, wait_ready
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
-COMMAND = str(Path(sys.executable).with_name("comfy-recovery"))
 
 
 @pytest.fixture(scope="module")
@@ -58,14 +56,7 @@ async def cli(stack: Stack, *args: str, timeout: float = 120) -> subprocess.Comp
     """Run the installed command with no CR_NATS_URL: it must find the stack by its file."""
     env = {k: v for k, v in os.environ.items() if k != "CR_NATS_URL"}
     env["CR_DATA_DIR"] = str(stack.config.data_dir)
-    return await asyncio.to_thread(
-        subprocess.run,
-        [COMMAND, *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return await run_with(env, *args, timeout=timeout)
 
 
 async def completed_job(client: JobClient) -> str:
