@@ -38,14 +38,7 @@ def _split_change(
             f"run the batch of {batch} as {math.ceil(batch / after)} prompts of {after}; "
             "LatentFromBatch keeps each image's noise, so together they are the same batch"
         )
-    return ParamChange(
-        node=gp.latent or "",
-        input="batch_size",
-        before=before,
-        after=after,
-        param=PART_PARAM,
-        note=note,
-    )
+    return _batch_record(gp, PART_PARAM, before, after, note)
 
 
 def _source_change(gp: GraphParams, before: bool, after: bool) -> ParamChange:
@@ -55,13 +48,15 @@ def _source_change(gp: GraphParams, before: bool, after: bool) -> ParamChange:
         if after
         else "the parts take their images from the whole batch again"
     )
+    return _batch_record(gp, SOURCE_PARAM, before, after, note)
+
+
+def _batch_record(
+    gp: GraphParams, param: str, before: object, after: object, note: str
+) -> ParamChange:
+    """A record of how the batch is split (on the latent's batch_size; not a graph edit)."""
     return ParamChange(
-        node=gp.latent or "",
-        input="batch_size",
-        before=before,
-        after=after,
-        param=SOURCE_PARAM,
-        note=note,
+        node=gp.latent or "", input="batch_size", before=before, after=after, param=param, note=note
     )
 
 
