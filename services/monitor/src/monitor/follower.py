@@ -22,6 +22,7 @@ from monitor.adapters.comfy import ComfyReader
 from monitor.adapters.ledger import Ledger
 from monitor.checks import Observation, observe
 from monitor.clock import SYSTEM_CLOCK, Clock
+from monitor.early import EarlyNews
 from monitor.errors import BackendDownError
 from monitor.publisher import Publisher
 from monitor.settle import BackendInfo, Settler
@@ -72,6 +73,8 @@ class Follower:
         """Called once a socket is open, before the reconcile (the health probe: a backend
         seen up again is announced before any prompt it lost is reported)."""
         self._ws: Any = None
+        self.early = EarlyNews()
+        """What our socket heard of prompts before their dispatch event reached us."""
 
     @property
     def connected(self) -> bool:
@@ -131,6 +134,7 @@ class Follower:
             return
         prompt = self.watches.prompts.get(str(data.get("prompt_id")))
         if prompt is None:
+            self._heard_early(kind, data, now)
             return
         if kind == "execution_start":
             prompt.running, prompt.last_progress_at = True, now
@@ -141,6 +145,16 @@ class Follower:
             prompt.last_progress_at = now
         elif kind == "progress":
             await self._progress(prompt, data, now)
+
+    def _heard_early(self, kind: str, data: dict[str, Any], now: float) -> None:
+        if "prompt_id" not in data:
+            return
+        prompt_id = str(data["prompt_id"])
+        if kind == "executing" and data.get("node") is None:
+            self.early.ended(prompt_id)
+        elif kind in ("execution_start", "executing", "progress"):
+            node = data.get("node")
+            self.early.heard(prompt_id, None if node is None else str(node), now)
 
     def _resumed_at(self, node: Any, now: float) -> None:
         """The reduced ``executing`` a new socket gets while its client's job runs (API.md §7):
@@ -215,6 +229,7 @@ class Follower:
         now, wall = self.clock.now(), self.clock.wall()
         pulse = self.live.pulse(now, self.wedge_window_s, self.unreachable_grace_s)
         for prompt in self.watches.on_backend(self.ref.id):
+            self.early.claim(prompt)
             found = observe(prompt, pulse, now, wall)
             if found is not None:
                 await self.settler.observed(prompt, found)

@@ -77,6 +77,31 @@ async def test_a_running_prompt_that_stops_reporting_is_stalled(scene: Scene) ->
     assert scene.failures() == ["stalled"]
 
 
+async def test_a_prompt_that_started_before_its_dispatch_event_and_stalled_is_stalled(
+    scene: Scene,
+) -> None:
+    """An idle backend starts a prompt at once: its first messages can reach our socket before
+    its JobDispatched reaches us. When it then stalls, that is a stalled prompt (interrupt it),
+    not a backend whose queue never moved (restart it)."""
+    scene.connect()
+    await scene.observe("execution_start", prompt_id="p1")
+    await scene.observe("executing", prompt_id="p1", node="3")
+    scene.dispatch("p1", stall_window_s=3.0)
+    scene.comfy.running = ["p1"]
+    for _ in range(int(WEDGE_S) + 2):
+        scene.clock.advance(1)
+        await scene.follower.reconcile()
+        await scene.follower.check()
+    assert scene.failures() == ["stalled"]
+
+
+async def test_news_of_a_finished_unknown_prompt_is_dropped(scene: Scene) -> None:
+    scene.connect()
+    await scene.observe("execution_start", prompt_id="p1")
+    await scene.observe("executing", prompt_id="p1", node=None)
+    assert len(scene.follower.early) == 0
+
+
 async def test_a_prompt_in_neither_queue_nor_history_is_lost_after_the_grace(
     scene: Scene,
 ) -> None:
