@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from contracts.recovery import Dispatch
 from contracts.taxonomy import FailureClass, Strategy
 from recovery.job_state import ELSEWHERE, JobState
 
@@ -86,17 +87,32 @@ def step_uses(state: JobState, failure_class: FailureClass, strategy: Strategy) 
 
 
 def bad_backends(state: JobState) -> frozenset[str]:
-    """Backends this job must not go back to: they failed it with an "elsewhere" class.
+    """Backends this job must not go back to: they failed it with an "elsewhere" class, or
+    recovery moved the job away from them after a failure of their own (a corrupt model file
+    it could not repair there, a stall): going back would meet the same fault.
 
     A backend incident (a wedge: the worker is restarted) bars no backend for the job: its
     breaker, shared by every job, says when it takes work again."""
+    moved = _moved_away(state)
     return frozenset(
         record.backend_id
         for record in state.failures.values()
         if record.backend_id is not None
-        and record.retryability in ELSEWHERE
         and record.failure_class not in COLLATERAL
+        and (record.retryability in ELSEWHERE or (record.event_id, record.backend_id) in moved)
     )
+
+
+def _moved_away(state: JobState) -> set[tuple[str, str]]:
+    """(failure event id, backend) pairs where the decision answering that failure sent the
+    job's next dispatch away from that backend."""
+    return {
+        (decision.answers_event_id, backend)
+        for decision in state.decisions.values()
+        for action in decision.actions
+        if isinstance(action, Dispatch)
+        for backend in action.exclude_backends
+    }
 
 
 def versions_failed(state: JobState, failure_class: FailureClass) -> frozenset[str]:

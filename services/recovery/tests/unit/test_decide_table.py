@@ -381,3 +381,16 @@ def test_a_wedge_bars_no_backend_for_the_job_but_a_full_disk_does() -> None:
     assert bad_backends(wedged) == frozenset()
     full, _ = first(C.DISK_FULL)
     assert bad_backends(full) == {"gpu-a"}
+
+
+def test_a_job_moved_off_a_corrupt_model_is_not_sent_back_when_its_new_backend_dies() -> None:
+    """MODEL_CORRUPT on gpu-a moves the job to gpu-b; gpu-b then drops the prompt. The next
+    dispatch must still avoid gpu-a (the corrupt file is still there), not just gpu-b."""
+    state, decision = first(C.MODEL_CORRUPT)
+    [moved] = [a for a in decision.actions if isinstance(a, Dispatch)]
+    assert moved.backend_hint == "gpu-b" and "gpu-a" in moved.exclude_backends
+    state, decision = again(state, decision, C.BACKEND_UNREACHABLE)
+    assert "gpu-a" in bad_backends(state)
+    [next_dispatch] = [a for a in decision.actions if isinstance(a, Dispatch)]
+    assert "gpu-a" in next_dispatch.exclude_backends
+    assert next_dispatch.backend_hint != "gpu-a"

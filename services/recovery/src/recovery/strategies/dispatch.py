@@ -87,7 +87,7 @@ def build(
         workflows=split_batch(new, gp.latent, batch, part, at_source),
         params=params_of(new, gp, part),
         backend_hint=plan.backend_hint,
-        exclude_backends=list(plan.exclude),
+        exclude_backends=_exclude(state, plan),
         require_version_other_than=plan.require_version_other_than,
         require_device_other_than=plan.require_device_other_than,
         not_before=now + timedelta(seconds=plan.delay_s) if plan.delay_s > 0 else None,
@@ -107,3 +107,11 @@ def build(
         delay_s=plan.delay_s,
         reason=plan.reason,
     )
+
+
+def _exclude(state: JobState, plan: Plan) -> list[str]:
+    """The plan's exclusions plus every backend already bad for the job (a retry on the same
+    backend must not land, when that one is down, on a backend the job was moved off), but
+    never the backend the plan itself names."""
+    bad = budget.bad_backends(state) - {plan.backend_hint}
+    return sorted(set(plan.exclude) | bad)
