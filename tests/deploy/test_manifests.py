@@ -765,3 +765,33 @@ def test_settings_env_derivation_covers_the_pydantic_settings_rules(
     monkeypatch.setenv("T_SVC_GROUP__DEPTH", "3")
     loaded = Settings()
     assert (loaded.bus.url, loaded.urls, loaded.group.depth) == ("nats://bus", "http://u", 3)
+
+
+def test_the_monitor_may_restart_a_wedged_backend_by_deleting_its_pod() -> None:
+    """The kubernetes restart hook works as deployed: its settings are set, the monitor's
+    service account may delete pods, and the token is where the hook reads it."""
+    from monitor.hooks import SERVICE_ACCOUNT
+
+    config = _doc("ConfigMap", "monitor-config")["data"]
+    assert config["CR_MONITOR_RESTART_HOOK"] == "kubernetes"
+    assert "{backend_id}" in config["CR_MONITOR_RESTART_K8S_SELECTOR"]
+    binding = _doc("RoleBinding", "monitor-restart-backends")
+    assert {"kind": "ServiceAccount", "name": "monitor", "namespace": NAMESPACE} in binding[
+        "subjects"
+    ]
+    role = _doc(binding["roleRef"]["kind"], binding["roleRef"]["name"])
+    assert any(
+        "pods" in rule["resources"] and {"list", "delete"} <= set(rule["verbs"])
+        for rule in role["rules"]
+    )
+    [monitor] = [p for p in PODS if p.owner.kind == "Deployment" and p.owner.name == "monitor"]
+    [container] = k8s.containers(monitor)
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volume = {v["name"]: v for v in monitor.spec["volumes"]}[mounts[str(SERVICE_ACCOUNT)]]
+    paths = {
+        item.get("path") or sub.get("path")
+        for source in volume["projected"]["sources"]
+        for sub in source.values()
+        for item in sub.get("items", [sub])
+    }
+    assert {"token", "ca.crt", "namespace"} <= paths
