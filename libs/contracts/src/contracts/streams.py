@@ -29,8 +29,8 @@ CONSUMERS: Final[tuple[ConsumerSpec, ...]] = (
     ConsumerSpec(
         subjects.DURABLE_SUBMITTER_JOBS,
         subjects.EVENTS_STREAM,
-        (subjects.all_of(subjects.JOB_SUBMITTED), subjects.all_of(subjects.JOB_CANCEL_REQUESTED)),
-        description="submitter: first dispatch of new jobs, cancellations",
+        (subjects.all_of(subjects.JOB_SUBMITTED),),
+        description="submitter: first dispatch of new jobs (recovery decides cancellations)",
     ),
     ConsumerSpec(
         subjects.DURABLE_SUBMITTER_DECISIONS,
