@@ -7,7 +7,7 @@ import contextlib
 import signal
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 
@@ -16,11 +16,12 @@ from contracts.settings import BusSettings
 from cr_client.bus import Bus
 from cr_runtime.bus import MeteredBus
 from cr_runtime.consumer import Consumer
-from cr_runtime.health import ReadyCheck, start_health_server
+from cr_runtime.health import ReadyCheck, health_app, readiness, start_health_server
 from cr_runtime.logs import configure_logging
 from cr_runtime.settings import ServiceSettings
 
 log = structlog.get_logger(__name__)
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
 
 
 class ServiceCrashedError(ContractsError):
@@ -39,16 +40,31 @@ class Service:
     on_stop: Sequence[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
+def main(
+    name: str,
+    settings_class: type[SettingsT],
+    build: Callable[[Bus, SettingsT], Awaitable[Service]],
+) -> None:
+    """Every service's entry point: its settings from the environment, then `run_service`
+    until SIGINT/SIGTERM (a crash exits non-zero)."""
+    asyncio.run(run_service(name, settings_class(), build))
+
+
 async def run_service(
     name: str,
-    settings: ServiceSettings,
-    build: Callable[[Bus], Awaitable[Service]],
+    settings: SettingsT,
+    build: Callable[[Bus, SettingsT], Awaitable[Service]],
     stop_event: asyncio.Event | None = None,
 ) -> None:
     """Every service's ``run``: logging at ``settings.log_level``, then `serve` on
-    ``settings.nats`` with the health endpoint on ``settings.health_port``."""
+    ``settings.nats`` with the health endpoint on ``settings.health_port``; `build` gets
+    the connected bus and `settings`."""
     configure_logging(name, settings.log_level)
-    await serve(name, settings.nats, build, health_port=settings.health_port, stop_event=stop_event)
+
+    async def built(bus: Bus) -> Service:
+        return await build(bus, settings)
+
+    await serve(name, settings.nats, built, health_port=settings.health_port, stop_event=stop_event)
 
 
 async def serve(
@@ -73,9 +89,8 @@ async def serve(
     service = await build(bus)
     server = None
     if health_port is not None:
-        server = await start_health_server(
-            bus, service.consumers, service.ready_checks, health_port
-        )
+        ready = readiness(bus, service.consumers, service.ready_checks)
+        server = await start_health_server(health_app(ready), health_port)
     runners = [asyncio.create_task(c.run(), name=c.spec.durable) for c in service.consumers]
     background = [asyncio.create_task(t()) for t in service.tasks]
     log.info("service.started", consumers=[c.spec.durable for c in service.consumers])
@@ -91,7 +106,7 @@ async def serve(
     for hook in service.on_stop:
         await hook()
     if server is not None:
-        server.close()
+        await server.cleanup()
     await bus.close()
     log.info("service.stopped")
     if died:

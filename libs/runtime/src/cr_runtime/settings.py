@@ -1,6 +1,10 @@
-"""What every service's settings have: the bus, the health port and the log level."""
+"""What every service's settings have: the bus, the health port, the log level, the
+instance name."""
 
 from __future__ import annotations
+
+import os
+import socket
 
 from pydantic import Field
 from pydantic_settings import BaseSettings
@@ -15,3 +19,16 @@ class ServiceSettings(BaseSettings):
     nats: BusSettings = Field(default_factory=BusSettings)
     health_port: int | None = Field(None, description="Port of /healthz, /readyz, /metrics")
     log_level: str = Field("INFO", description="Log level")
+    instance: str = Field(
+        "", description="This instance's name in its events' source (default: <host>-<pid>)"
+    )
+
+    def source(self, service: str) -> str:
+        """Who this instance of `service` publishes as (see `instance_source`)."""
+        return instance_source(service, self.instance)
+
+
+def instance_source(service: str, instance: str = "") -> str:
+    """``<service>/<instance>``, the envelope's ``source``; without an instance name,
+    ``<service>/<hostname>-<pid>`` (two processes on one host never share one)."""
+    return f"{service}/{instance or f'{socket.gethostname()}-{os.getpid()}'}"

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-
-from analytics.app import run
+from analytics.app import SERVICE, build_service
 from analytics.config import Settings
+from cr_runtime.service import main as run_main
 
 
 def main() -> None:
     """Entry point of ``comfy-recovery-analytics``."""
-    asyncio.run(run(Settings()))
+    run_main(SERVICE, Settings, build_service)
 
 
 if __name__ == "__main__":

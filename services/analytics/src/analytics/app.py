@@ -31,11 +31,10 @@ async def run(
     settings: Settings, *, store: Store | None = None, stop_event: asyncio.Event | None = None
 ) -> None:
     """Run the analytics service until SIGINT/SIGTERM (or `stop_event`)."""
-    build = functools.partial(build_service, settings=settings, store=store)
-    await run_service(SERVICE, settings, build, stop_event)
+    await run_service(SERVICE, settings, functools.partial(build_service, store=store), stop_event)
 
 
-async def build_service(bus: Bus, *, settings: Settings, store: Store | None = None) -> Service:
+async def build_service(bus: Bus, settings: Settings, *, store: Store | None = None) -> Service:
     """The consumers, responder and checks of one analytics instance.
 
     A `store` passed in stays open when the service stops (its owner closes it).

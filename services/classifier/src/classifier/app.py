@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 
 from classifier.config import Settings
-from classifier.handlers import FailureHandler, instance_source
+from classifier.handlers import FailureHandler
 from classifier.rulebook import RuleBook
 from classifier.rules import default_rules
 from classifier.rulesources import FileRules, KvRules, report
@@ -18,18 +17,18 @@ from cr_runtime.service import Service, run_service
 SERVICE = "classifier"
 
 
-async def build(settings: Settings, bus: Bus) -> Service:
+async def build(bus: Bus, settings: Settings) -> Service:
     """The classifier's consumer and its rule watchers, on a connected bus."""
     book = RuleBook()
     report(default_rules().errors, "default")
     file_rules = FileRules(settings.rules_file, book, settings.rules_poll_s)
     file_rules.check()
     kv_rules = KvRules(await bus.kv(subjects.KV_RULES), book)
-    handler = FailureHandler(bus, lambda: book.current, instance_source())
+    handler = FailureHandler(bus, lambda: book.current, settings.source(SERVICE))
     consumer = Consumer(bus, subjects.DURABLE_CLASSIFIER, handler, batch=128)
     return Service(consumers=[consumer], tasks=[kv_rules.watch, file_rules.poll])
 
 
 async def run(settings: Settings, stop_event: asyncio.Event | None = None) -> None:
     """Run the classifier until SIGINT/SIGTERM (or `stop_event`)."""
-    await run_service(SERVICE, settings, functools.partial(build, settings), stop_event)
+    await run_service(SERVICE, settings, build, stop_event)

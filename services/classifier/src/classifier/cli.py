@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import io
 import json
 import sys
@@ -85,8 +84,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(sys.stdin, io.TextIOWrapper):
             sys.stdin.reconfigure(errors="replace")
         return run_classify(sys.stdin, sys.stdout)
-    from classifier.app import run
+    from classifier.app import SERVICE, build
     from classifier.config import Settings
+    from cr_runtime.service import main as run_main
 
-    asyncio.run(run(Settings()))
+    run_main(SERVICE, Settings, build)
     return 0

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
 from collections.abc import Callable
 from datetime import datetime
 
@@ -22,11 +20,6 @@ from cr_runtime.consumer import Delivery
 
 log = structlog.get_logger(__name__)
 ROLE = "classified"
-
-
-def instance_source() -> str:
-    """``classifier/<hostname-pid>``: who published (the envelope's ``source``)."""
-    return f"classifier/{socket.gethostname()}-{os.getpid()}"
 
 
 def classified_event(

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from classifier.engine import classify
-from classifier.handlers import classified_event, instance_source
+from classifier.handlers import classified_event
 from contracts import codec
 from contracts.envelope import derive_event_id
 from contracts.job import FailureEvidence, JobFailed
 from contracts.taxonomy import FailureClass
+from cr_runtime.settings import instance_source
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 FAILED = JobFailed(
@@ -45,6 +46,6 @@ def test_the_output_keeps_job_attempt_backend_prompt_and_evidence() -> None:
 
 
 def test_the_output_round_trips_through_the_codec() -> None:
-    event = classified_event(FAILED, classify(FAILED.evidence), instance_source(), NOW)
+    event = classified_event(FAILED, classify(FAILED.evidence), instance_source("classifier"), NOW)
     assert codec.decode(codec.encode(event)) == event
     assert event.source.startswith("classifier/")

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-
-from monitor.app import run
+from cr_runtime.service import main as run_main
+from monitor.app import SERVICE, build
 from monitor.config import Settings
 
 
 def main() -> None:
     """Build settings from the environment and run until SIGINT/SIGTERM."""
-    asyncio.run(run(Settings()))
+    run_main(SERVICE, Settings, build)
 
 
 if __name__ == "__main__":

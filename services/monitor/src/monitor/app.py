@@ -27,6 +27,8 @@ from monitor.restarts import Restarter, RestartGate
 from monitor.telemetry import Telemetry, nvml_loop
 from monitor.watch import WatchSet
 
+SERVICE = "monitor"
+
 
 def gpu_task(bus: Bus, settings: Settings) -> Callable[[], Coroutine[Any, Any, None]]:
     """NVML sampling of this host's GPUs, reported under the node's name."""
@@ -38,7 +40,9 @@ def gpu_task(bus: Bus, settings: Settings) -> Callable[[], Coroutine[Any, Any, N
     host = settings.node_name or socket.gethostname()
 
     async def gpus() -> None:
-        await nvml_loop(probe, Publisher(bus), host, settings.health_interval_s)
+        await nvml_loop(
+            probe, Publisher(bus, settings.source(SERVICE)), host, settings.health_interval_s
+        )
 
     return gpus
 
@@ -77,7 +81,7 @@ async def build(bus: Bus, settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Se
         return Service(tasks=[gpu_task(bus, settings)])
     refs = parse_backends(settings.comfyui_urls)
     http = httpx.AsyncClient(timeout=httpx.Timeout(settings.http_timeout_s, connect=3.0))
-    watches, out, ledger = WatchSet(), Publisher(bus), Ledger(bus)
+    watches, out, ledger = WatchSet(), Publisher(bus, settings.source(SERVICE)), Ledger(bus)
     await rebuild(ledger, watches, clock)
     followers: dict[str, Follower] = {}
     telemetry: list[Telemetry] = []
@@ -120,4 +124,4 @@ async def build(bus: Bus, settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Se
 
 async def run(settings: Settings, stop_event: asyncio.Event | None = None) -> None:
     """Run the monitor until SIGINT/SIGTERM (or `stop_event`)."""
-    await run_service("monitor", settings, lambda bus: build(bus, settings), stop_event)
+    await run_service(SERVICE, settings, build, stop_event)

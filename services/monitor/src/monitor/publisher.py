@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
-import os
-import socket
+import msgspec
 
 from contracts import codec, subjects
 from contracts.codec import AnyEvent
 from contracts.envelope import derive_event_id, new_event_id, utcnow
 from contracts.job import FailureEvidence, JobCompleted, JobFailed, JobProgressed, OutputFile
 from cr_client.bus import Bus
+from cr_runtime.settings import instance_source
 from monitor.watch import AttemptWatch, PromptWatch
 
-SOURCE = f"monitor/{socket.gethostname()}-{os.getpid()}"
+SOURCE = instance_source("monitor")
+"""Who publishes when no instance name is given (``monitor/<host>-<pid>``)."""
 
 
 class Publisher:
     """Builds and publishes the monitor's events (ids derived where a retry must dedup)."""
 
-    def __init__(self, bus: Bus) -> None:
+    def __init__(self, bus: Bus, source: str = SOURCE) -> None:
         self.bus = bus
+        self.source = source
+        """The events' source: ``monitor/<instance>`` (`ServiceSettings.source`)."""
 
     async def failed(self, prompt: PromptWatch, cause: str, evidence: FailureEvidence) -> None:
         """A prompt failed: one job.failed per prompt, whoever notices first."""
@@ -29,7 +32,7 @@ class Publisher:
                 job_id=prompt.job_id,
                 attempt=prompt.attempt,
                 occurred_at=utcnow(),
-                source=SOURCE,
+                source=self.source,
                 causation_id=cause,
                 backend_id=prompt.backend_id,
                 prompt_id=prompt.prompt_id,
@@ -51,7 +54,7 @@ class Publisher:
                 job_id=attempt.job_id,
                 attempt=attempt.attempt,
                 occurred_at=utcnow(),
-                source=SOURCE,
+                source=self.source,
                 causation_id=attempt.causation_id,
                 backend_id=attempt.backend_id,
                 prompt_ids=sorted(attempt.prompts),
@@ -69,7 +72,7 @@ class Publisher:
                 job_id=prompt.job_id,
                 attempt=prompt.attempt,
                 occurred_at=utcnow(),
-                source=SOURCE,
+                source=self.source,
                 backend_id=prompt.backend_id,
                 prompt_id=prompt.prompt_id,
                 node=node,
@@ -81,7 +84,10 @@ class Publisher:
         )
 
     async def telemetry(self, event: AnyEvent, registry_kind: str | None = None) -> None:
-        """Publish a telemetry event; also keep it in the backend registry when asked."""
+        """Publish a telemetry event (as this publisher's source); also keep it in the
+        backend registry when asked."""
+        if event.source != self.source:
+            event = msgspec.structs.replace(event, source=self.source)
         await self.bus.publish(event)
         if registry_kind is not None:
             kv = await self.bus.kv(subjects.KV_BACKENDS)

@@ -21,7 +21,7 @@ from contracts.recovery import QuarantineBackend, RecoveryDecided
 from cr_runtime.consumer import Delivery
 from monitor.errors import RestartFailedError
 from monitor.hooks import RestartHook, RestartRequest
-from monitor.publisher import SOURCE, Publisher
+from monitor.publisher import Publisher
 
 log = structlog.get_logger(__name__)
 RESTARTS: Final = Counter(
@@ -135,14 +135,14 @@ class Restarter:
         event_id, now = new_event_id(), utcnow()
         if last is not None:
             notice = msgspec.structs.replace(
-                last, event_id=event_id, occurred_at=now, source=SOURCE, error=message
+                last, event_id=event_id, occurred_at=now, source=self.out.source, error=message
             )
         else:
             notice = BackendHealth(
                 event_id=event_id,
                 job_id=CONTROL_JOB_ID,
                 occurred_at=now,
-                source=SOURCE,
+                source=self.out.source,
                 backend_id=request.backend_id,
                 reachable=True,
                 error=message,

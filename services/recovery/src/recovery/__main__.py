@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-
-from recovery.app import run
+from cr_runtime.service import main as run_main
+from recovery.app import SERVICE, build
 from recovery.config import Settings
 
 
 def main() -> None:
     """Build the settings once and run the service."""
-    asyncio.run(run(Settings()))
+    run_main(SERVICE, Settings, build)
 
 
 if __name__ == "__main__":

@@ -59,7 +59,7 @@ async def build_handlers(bus: Bus, settings: Settings) -> Handlers:
         backends=await BackendRegistry.open(bus, settings.breaker_config()),
         policies=await PolicyStore.open(bus, settings.policy.policy()),
         tuning=settings.tuning(),
-        source=f"{SERVICE}/{settings.instance}",
+        source=settings.source(SERVICE),
         read_event=lambda seq: event_log.read(bus, seq),
         snapshots=snapshots,
     )
@@ -106,4 +106,4 @@ async def build(bus: Bus, settings: Settings) -> Service:
 
 async def run(settings: Settings, stop_event: asyncio.Event | None = None) -> None:
     """Run the recovery service until SIGINT/SIGTERM (or `stop_event`)."""
-    await run_service(SERVICE, settings, lambda bus: build(bus, settings), stop_event)
+    await run_service(SERVICE, settings, build, stop_event)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-
 from pydantic import BaseModel, Field
 from pydantic_settings import SettingsConfigDict
 
@@ -100,7 +98,6 @@ class Settings(ServiceSettings):
         env_prefix="CR_RECOVERY_", env_nested_delimiter="__", extra="ignore"
     )
 
-    instance: str = Field(default_factory=socket.gethostname, description="This instance's name")
     snapshot_interval_s: float | None = Field(
         30.0, description="Seconds between state snapshots in KV (None: replay all at start)"
     )

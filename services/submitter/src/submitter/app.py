@@ -21,8 +21,10 @@ from submitter.adapters.registry import Registry
 from submitter.api.app import create_api, serve_api
 from submitter.api.deps import ApiDeps
 from submitter.config import Settings
-from submitter.dispatcher import SOURCE, Dispatcher
+from submitter.dispatcher import Dispatcher
 from submitter.handlers import Handlers
+
+SERVICE = "submitter"
 
 
 async def paused_at_start(bus: Bus) -> bool:
@@ -62,12 +64,14 @@ async def build(bus: Bus, settings: Settings) -> Service:
     # a holder that neither posted nor gave up within this is gone (see `Claims`); each
     # instance has its own holder name, even two in one process
     stale_after_s = 4 * (settings.connect_timeout_s + settings.read_timeout_s)
-    holder = f"{SOURCE}/{uuid.uuid4().hex[:8]}"
+    source = settings.source(SERVICE)
+    holder = f"{source}/{uuid.uuid4().hex[:8]}"
     dispatcher = Dispatcher(
         bus,
         registry,
         {ref.id: ComfyClient(ref, http) for ref in refs},
         Claims(bus, holder, stale_after_s),
+        source=source,
         no_backend_retry_s=settings.no_backend_retry_s,
         default_stall_window_s=settings.default_stall_window_s,
         max_queue=settings.max_queue_per_backend,
@@ -90,4 +94,4 @@ async def build(bus: Bus, settings: Settings) -> Service:
 
 async def run(settings: Settings, stop_event: asyncio.Event | None = None) -> None:
     """Run the submitter until SIGINT/SIGTERM (or `stop_event`)."""
-    await run_service("submitter", settings, lambda bus: build(bus, settings), stop_event)
+    await run_service(SERVICE, settings, build, stop_event)

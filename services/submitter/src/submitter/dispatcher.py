@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from datetime import datetime
-from typing import Any, Final
+from dataclasses import replace
+from typing import Final
 
 import structlog
 
-from contracts.backends import EXTRA_DATA_KEY, BackendRef, monitor_client_id
+from contracts.backends import monitor_client_id
 from contracts.envelope import derive_event_id, prompt_id_for, utcnow
 from contracts.errors import TransientError
 from contracts.job import (
     DispatchedPrompt,
     FailureEvidence,
-    InputAsset,
     InterruptSent,
     JobDispatched,
     JobFailed,
@@ -28,50 +23,17 @@ from contracts.job import (
 from cr_client.bus import Bus
 from submitter import evidence
 from submitter.adapters.claims import Claims
-from submitter.adapters.comfy import ComfyClient, PromptReply
+from submitter.adapters.comfy import ComfyClient
 from submitter.adapters.job_log import JobLog
 from submitter.adapters.registry import Registry
+from submitter.attempt import Attempt
 from submitter.errors import ComfyReplyError, ComfyUnreachableError
+from submitter.posting import post_all
 from submitter.selection import Constraints, choose_backend, only_full, why_none
 
 log = structlog.get_logger(__name__)
 PAUSED_RETRY_S: Final = 2.0
 """How often a dispatch held by an emergency stop looks again: `resume` takes effect within it."""
-SOURCE = f"submitter/{socket.gethostname()}-{os.getpid()}"
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """One attempt to run: what, which attempt, why (the causing event), and where."""
-
-    job_id: str
-    attempt: int
-    cause_id: str
-    workflows: list[dict[str, Any]]
-    params: dict[str, Any] = field(default_factory=dict)
-    constraints: Constraints = Constraints()
-    resume: bool = False
-    uploads: list[InputAsset] = field(default_factory=list)
-    wait_until: datetime | None = None
-    """Set: no backend could take it when decided; hold it until one can (or this time)."""
-    submitted: JobSubmitted | None = None
-    """The job's submission when the caller has it (the first attempt): not read again."""
-
-    @property
-    def key(self) -> str:
-        """What the attempt's event ids derive from: one attempt, whichever event caused it."""
-        return f"{self.job_id}:{self.attempt}"
-
-    def envelope(self, role: str) -> dict[str, Any]:
-        """The envelope of this attempt's event in `role` (id derived from the attempt)."""
-        return {
-            "event_id": derive_event_id(self.key, role),
-            "job_id": self.job_id,
-            "attempt": self.attempt,
-            "occurred_at": utcnow(),
-            "source": SOURCE,
-            "causation_id": self.cause_id,
-        }
 
 
 class Dispatcher:
@@ -84,12 +46,15 @@ class Dispatcher:
         clients: dict[str, ComfyClient],
         claims: Claims,
         *,
+        source: str,
         no_backend_retry_s: float,
         default_stall_window_s: float,
         clock: Callable[[], float] = time.time,
         max_queue: int = 0,
     ) -> None:
         self.bus = bus
+        self.source = source
+        """Who publishes this dispatcher's events (``submitter/<instance>``)."""
         self.log = JobLog(bus)
         self.claims = claims
         self.registry = registry
@@ -181,7 +146,7 @@ class Dispatcher:
         try:
             for asset in attempt.uploads:
                 await client.upload_image(asset.name, asset.data_b64, asset.subfolder)
-            prompts, failure = await self._post_all(client, attempt, expected, fresh)
+            prompts, failure = await post_all(client, attempt, expected, fresh)
         except ComfyUnreachableError as exc:
             await self._fail(
                 attempt, backend_id, None, evidence.unreachable(exc.exception_type, exc.message)
@@ -194,69 +159,6 @@ class Dispatcher:
             await self._fail(attempt, backend_id, failure[0], failure[1])
             return
         await self._dispatched(attempt, backend_id, prompts, submitted)
-
-    async def _post_all(
-        self, client: ComfyClient, attempt: Attempt, expected: list[str], fresh: bool
-    ) -> tuple[list[DispatchedPrompt], tuple[str, FailureEvidence] | None]:
-        """Post each part; on a claim taken over, each is looked for first (`_claim`)."""
-        prompts: list[DispatchedPrompt] = []
-        for part, workflow in enumerate(attempt.workflows):
-            prompt_id = prompt_id_for(attempt.job_id, attempt.attempt, part)
-            if not fresh and await client.has_prompt(prompt_id):
-                log.info("dispatch.already_posted", prompt_id=prompt_id)
-                prompts.append(
-                    DispatchedPrompt(prompt_id=prompt_id, part=part, output_nodes=expected)
-                )
-                continue
-            reply = await self._post(client, self._body(client.ref, attempt, part, workflow))
-            rejected = evidence.rejected(reply) if reply is not None else None
-            if rejected is not None:
-                if reply is not None and reply.status == 200:
-                    await self._abandon(client, prompt_id)
-                return prompts, (prompt_id, rejected)
-            number = reply.json.get("number") if reply and isinstance(reply.json, dict) else None
-            prompts.append(
-                DispatchedPrompt(
-                    prompt_id=prompt_id, part=part, number=number, output_nodes=expected
-                )
-            )
-        return prompts, None
-
-    async def _post(self, client: ComfyClient, body: dict[str, Any]) -> PromptReply | None:
-        """POST /prompt; None when the connection broke but the backend has the prompt.
-
-        Raises:
-            ComfyUnreachableError: the post failed and the backend does not have the prompt.
-        """
-        try:
-            return await client.post_prompt(body)
-        except ComfyUnreachableError:
-            # a reset or read timeout may come after ComfyUI queued it: look before failing
-            with contextlib.suppress(ComfyUnreachableError, ComfyReplyError):
-                if await client.has_prompt(body["prompt_id"]):
-                    return None
-            raise
-
-    def _body(
-        self, ref: BackendRef, attempt: Attempt, part: int, workflow: dict[str, Any]
-    ) -> dict[str, Any]:
-        return {
-            "prompt": workflow,
-            "prompt_id": prompt_id_for(attempt.job_id, attempt.attempt, part),
-            "client_id": monitor_client_id(ref.id),
-            "extra_data": {
-                EXTRA_DATA_KEY: {"job_id": attempt.job_id, "attempt": attempt.attempt, "part": part}
-            },
-        }
-
-    async def _abandon(self, client: ComfyClient, prompt_id: str) -> None:
-        """A partially accepted prompt is a failure: stop it before it burns GPU time.
-
-        Best effort: the rejection is the evidence to report, whatever happens here.
-        """
-        with contextlib.suppress(ComfyUnreachableError, ComfyReplyError):
-            await client.delete_queued([prompt_id])
-            await client.interrupt(prompt_id)
 
     async def _dispatched(
         self,
@@ -271,7 +173,7 @@ class Dispatcher:
             deadline = submitted.occurred_at.timestamp() + policy.deadline_s
         await self.bus.publish(
             JobDispatched(
-                **attempt.envelope("dispatched"),
+                **attempt.envelope("dispatched", self.source),
                 backend_id=backend_id,
                 prompts=prompts,
                 client_id=monitor_client_id(backend_id),
@@ -290,7 +192,7 @@ class Dispatcher:
     ) -> None:
         await self.bus.publish(
             JobFailed(
-                **attempt.envelope("dispatch-failed"),
+                **attempt.envelope("dispatch-failed", self.source),
                 backend_id=backend_id,
                 prompt_id=prompt_id,
                 evidence=ev,
@@ -352,7 +254,7 @@ class Dispatcher:
                 job_id=job_id,
                 attempt=attempt,
                 occurred_at=utcnow(),
-                source=SOURCE,
+                source=self.source,
                 causation_id=cause_id,
                 backend_id=backend_id,
                 prompt_id=prompt_id,
@@ -366,10 +268,3 @@ class Dispatcher:
 def limits_of(attempt: Attempt, dispatcher: Dispatcher) -> Constraints:
     """The attempt's constraints with the dispatcher's queue limit."""
     return replace(attempt.constraints, max_queue=dispatcher.max_queue)
-
-
-def not_yet(not_before: datetime | None) -> float:
-    """Seconds until `not_before` (0 when due or unset)."""
-    if not_before is None:
-        return 0.0
-    return max(0.0, (not_before - utcnow()).total_seconds())

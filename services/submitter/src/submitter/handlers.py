@@ -22,7 +22,8 @@ from contracts.recovery import (
 )
 from contracts.workflow import InvalidWorkflowError, apply_params
 from cr_runtime.consumer import Delivery
-from submitter.dispatcher import Attempt, Dispatcher, not_yet
+from submitter.attempt import Attempt, not_yet
+from submitter.dispatcher import Dispatcher
 from submitter.errors import ComfyReplyError, ComfyUnreachableError
 from submitter.selection import Constraints
 
@@ -67,7 +68,7 @@ class Handlers:
             node_id=exc.node,
         )
         await self.d.bus.publish(
-            JobFailed(**attempt.envelope("dispatch-failed"), evidence=evidence)
+            JobFailed(**attempt.envelope("dispatch-failed", self.d.source), evidence=evidence)
         )
         log.info("job.refused", job_id=attempt.job_id, reason=str(exc))
 
