@@ -172,7 +172,7 @@ def _build(verdict: _Verdict, ev: Evidence, verdicts: list[_Verdict]) -> Classif
 def _short(verdict: _Verdict) -> dict[str, Any]:
     node = verdict.node
     short: dict[str, Any] = {"failure_class": verdict.failure_class.value}
-    if node is not None:
+    if node is not None:  # pragma: no branch (only per-node verdicts are shortened)
         pairs = (
             ("node_id", node.node_id),
             ("class_type", node.class_type),
