@@ -16,7 +16,8 @@ import pytest
 import structlog
 
 from comfy_recovery import logs, render, stackfile
-from comfy_recovery.cli import bus_settings, main
+from comfy_recovery.cli import main
+from comfy_recovery.connection import bus_settings
 from comfy_recovery.demo import base_workflow
 from comfy_recovery.errors import EXIT_UNAVAILABLE, EXIT_USAGE
 from comfy_recovery.natsd import free_port

@@ -131,7 +131,7 @@ def render(rows: list[BackendRow]) -> str:
 
 async def cmd_backends(args: argparse.Namespace) -> int:
     """Print the backends (``--json``: a JSON list on stdout only)."""
-    from comfy_recovery.cli import connect  # the CLI's one way to reach NATS
+    from comfy_recovery.connection import connect  # the CLI's one way to reach NATS
 
     async with await connect() as client:
         rows = await read_backends(client.bus)

@@ -92,7 +92,7 @@ def render(letters: list[DeadLetter]) -> str:
 
 async def cmd_deadletters(args: argparse.Namespace) -> int:
     """Print the dead letters (``--json``: a JSON list on stdout only)."""
-    from comfy_recovery.cli import connect  # the CLI's one way to reach NATS
+    from comfy_recovery.connection import connect  # the CLI's one way to reach NATS
 
     async with await connect() as client:
         letters = await read_dead_letters(client.bus, args.limit)

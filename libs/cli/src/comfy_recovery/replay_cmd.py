@@ -200,7 +200,7 @@ async def replay(
 
 async def cmd_replay(args: argparse.Namespace) -> int:
     """Print the comparison (``--json``: one JSON object on stdout only)."""
-    from comfy_recovery.cli import bus_settings  # the CLI's one way to find NATS
+    from comfy_recovery.connection import bus_settings  # the CLI's one way to find NATS
 
     policy = load_policy(args.policy)
     since, until = parse_when(args.since, "--since"), parse_when(args.until, "--until")

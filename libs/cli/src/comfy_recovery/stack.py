@@ -12,9 +12,9 @@ from typing import Any
 
 from comfy_recovery import stackfile
 from comfy_recovery.leftovers import end_leftovers
-from comfy_recovery.natscluster import NatsCluster
 from comfy_recovery.natsd import NatsServer
-from comfy_recovery.procs import end_process
+from comfy_recovery.procs import end_process, read_simulator_urls, spawn_module
+from comfy_recovery.stack_nats import LocalNats
 from comfy_recovery.stackconfig import (
     MISSING_SIMULATOR,
     SERVICES,
@@ -25,7 +25,6 @@ from comfy_recovery.stackconfig import (
 
 __all__ = ["SERVICES", "Stack", "StackConfig", "StackConfigError", "StackRunningError"]
 
-NATS_POLL_S = 0.25
 STOP_GRACE_S = 15.0
 
 
@@ -49,8 +48,7 @@ class Stack:
         if log_file is not None:
             log_file.parent.mkdir(parents=True, exist_ok=True)
         self.log = log_file.open("a", buffering=1) if log_file is not None else None
-        self.nats: NatsServer | None = None
-        self.nats_cluster: NatsCluster | None = None
+        self.local_nats: LocalNats | None = None
         self.nats_url = config.nats_url or ""
         self.comfyui_urls = config.comfyui_urls
         self.simulator: asyncio.subprocess.Process | None = None
@@ -62,8 +60,12 @@ class Stack:
         self._disabled: set[str] = set()
         self._supervisors: list[asyncio.Task[None]] = []
         self._nats_task: asyncio.Task[None] | None = None
-        self._nats_starting: asyncio.Future[NatsServer | NatsCluster] | None = None
         self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def nats(self) -> NatsServer | None:
+        """The one nats-server the stack runs (None when external or clustered)."""
+        return self.local_nats.server if self.local_nats is not None else None
 
     def say(self, text: str) -> None:
         """Print a stack line (stderr, so stdout stays for results)."""
@@ -99,19 +101,30 @@ class Stack:
 
     async def _start_parts(self) -> None:
         if not self.nats_url:
-            nats = self._new_nats()
-            # shielded: a cancelled start (Ctrl-C) must not leave a server starting unseen
-            self._nats_starting = asyncio.ensure_future(asyncio.to_thread(nats.start))
-            await asyncio.shield(self._nats_starting)
+            size = self.config.nats_cluster
+            nats = LocalNats(
+                self.config.data_dir / "nats",
+                size,
+                self.config.nats_port,
+                say=self.say,
+                restarted=self._nats_restarted,
+            )
+            self.local_nats = nats
+            await nats.start()
             self.nats_url = nats.url
-            nodes = f"{self.config.nats_cluster}-node cluster, " if self._clustered() else ""
+            nodes = f"{size}-node cluster, " if nats.clustered else ""
             self.say(f"nats-server ({nodes}JetStream, sync_interval: always) at {self.nats_url}")
-            self._nats_task = self._watch(self._supervise_nats(), "nats-server supervisor")
+            supervisor = nats.supervise(lambda: self._stopping)
+            self._nats_task = self._watch(supervisor, "nats-server supervisor")
             self._record()
         if not self.comfyui_urls:
             self.comfyui_urls = await self._start_simulator()
         for index, name in enumerate(self.config.services):
             self._supervisors.append(self._watch(self._supervise(name, index), name))
+        self._record()
+
+    def _nats_restarted(self) -> None:
+        self.restarts["nats-server"] = self.restarts.get("nats-server", 0) + 1
         self._record()
 
     def _record(self) -> None:
@@ -151,30 +164,9 @@ class Stack:
         found = {name: proc.pid for name, proc in self.procs.items() if proc.returncode is None}
         if self.simulator is not None and self.simulator.returncode is None:
             found["simulator"] = self.simulator.pid
-        for node in self._nats_nodes():
-            if node.proc is not None and node.proc.poll() is None:
-                found[f"nats-server-{node.name}" if self._clustered() else "nats-server"] = (
-                    node.proc.pid
-                )
+        if self.local_nats is not None:
+            found.update(self.local_nats.children())
         return found
-
-    def _clustered(self) -> bool:
-        return self.config.nats_cluster > 1
-
-    def _new_nats(self) -> NatsServer | NatsCluster:
-        """One nats-server, or a cluster of ``nats_cluster`` nodes (``up --cluster N``)."""
-        store = self.config.data_dir / "nats"
-        if self._clustered():
-            self.nats_cluster = NatsCluster(store, self.config.nats_cluster, self.config.nats_port)
-            return self.nats_cluster
-        self.nats = NatsServer(store, port=self.config.nats_port)
-        return self.nats
-
-    def _nats_nodes(self) -> list[NatsServer]:
-        """The nats-server processes we run (none when NATS is external)."""
-        if self.nats_cluster is not None:
-            return list(self.nats_cluster.nodes)
-        return [] if self.nats is None else [self.nats]
 
     def env(self, name: str, index: int) -> dict[str, str]:
         """The environment of one service process."""
@@ -186,62 +178,19 @@ class Stack:
         env.setdefault("CR_ANALYTICS_CHDB_PATH", str(self.config.data_dir / "analytics"))
         env.setdefault("CR_SUBMITTER_API_PORT", "8080")
         env["PYTHONUNBUFFERED"] = "1"
-        if self._clustered():  # R3 streams and KV on a 3-node cluster
+        if self.config.nats_cluster > 1:  # R3 streams and KV on a 3-node cluster
             env.setdefault("CR_NATS_REPLICAS", str(min(self.config.nats_cluster, 5)))
         return env
-
-    async def _supervise_nats(self) -> None:
-        """Restart nats-server on the same port and store whenever it dies (kill -9 too);
-        in a cluster, each node."""
-        while not self._stopping:
-            await asyncio.sleep(NATS_POLL_S)
-            for nats in self._nats_nodes():
-                await self._restart_if_dead(nats)
-
-    async def _restart_if_dead(self, nats: NatsServer) -> None:
-        proc = nats.proc
-        if self._stopping or proc is None or proc.poll() is None:
-            return
-        what = f"nats-server {nats.name}" if self._clustered() else "nats-server"
-        self.say(f"{what} exited with {proc.returncode}; restarting on the same store")
-        try:
-            await asyncio.to_thread(nats.restart)
-        except (OSError, RuntimeError, TimeoutError) as exc:
-            self.say(f"{what} did not restart ({exc}); trying again")
-            return
-        self.restarts["nats-server"] = self.restarts.get("nats-server", 0) + 1
-        self.say(f"{what} restarted at {nats.url}")
-        self._record()
 
     async def _start_simulator(self) -> str:
         module = self.config.simulator_module
         if not simulator_installed(module):
             raise RuntimeError(MISSING_SIMULATOR)
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            module,
-            "--backends",
-            str(self.config.simulator_backends),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,
-        )
+        backends = self.config.simulator_backends
+        proc = await spawn_module(module, "--backends", str(backends))
         self.simulator = proc
         self._record()
-        urls: list[str] = []
-        output: list[str] = []
-        assert proc.stdout is not None
-        while len(urls) < self.config.simulator_backends:
-            line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
-            if not line:
-                tail = "".join(output[-5:]).strip()
-                raise RuntimeError(f"the simulator exited before it was ready: {tail}")
-            output.append(line)
-            if line.startswith("backend "):
-                _, ident, url = line.split()
-                urls.append(f"{ident}={url}")
+        urls = await read_simulator_urls(proc, backends)
         self._watch(self._follow_simulator(proc), "simulator")
         self.say(f"ComfyUI simulator: {', '.join(urls)}")
         return ",".join(urls)
@@ -256,16 +205,7 @@ class Stack:
     async def _supervise(self, name: str, index: int) -> None:
         delay = 0.5
         while not self._stopping and name not in self._disabled:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                name,
-                env=self.env(name, index),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
-                start_new_session=True,
-            )
+            proc = await spawn_module(name, env=self.env(name, index))
             self.procs[name] = proc
             self._record()
             if self._stopping:  # stop() ran while this process was being spawned
@@ -327,43 +267,14 @@ class Stack:
             await end_process(self.simulator, 10)
         if self._nats_task is not None:  # returns within one poll (or one restart)
             await asyncio.wait([self._nats_task], timeout=30)
-        if self._nats_starting is not None:
-            await asyncio.wait([self._nats_starting])
-        if self.nats is not None:
-            await asyncio.to_thread(self.nats.stop)
-        if self.nats_cluster is not None:
-            await asyncio.to_thread(self.nats_cluster.stop)
+        if self.local_nats is not None:
+            await self.local_nats.stop()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         stackfile.remove_if_mine(self.config.data_dir)
         self._stopped = True
-        if self._nats_nodes() or self.simulator is not None or self.procs:
+        if self.local_nats is not None or self.simulator is not None or self.procs:
             self.say("stopped")
         if self.log is not None:
             self.log.close()
-
-
-async def run_until_interrupted(stack: Stack) -> None:
-    """`up`: start, wait for Ctrl-C, SIGTERM or a supervisor failure; always stop cleanly."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await stack.start()
-        stack.say("up; Ctrl-C stops everything")
-        waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(stack.failed.wait())]
-        try:
-            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
-    finally:
-        try:
-            await stack.stop()  # a second Ctrl-C meanwhile must not cut the cleanup short
-        finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)
-    if stack.failed.is_set():
-        raise RuntimeError("a supervisor failed; the stack was stopped (see the log above)")
