@@ -75,7 +75,9 @@ def class_recoveries(state: JobState, failure_class: FailureClass) -> int:
 
 
 def step_uses(state: JobState, failure_class: FailureClass, strategy: Strategy) -> int:
-    """How often a chain step (named by its primary strategy) ran for this class."""
+    """How often a chain step (named by its primary strategy) ran for this class. Steps that
+    answered a queued loss are not counted: a job whose queued prompt two crashes took must
+    still have its resumes when its own run is interrupted."""
     return sum(
         1
         for step in state.steps
@@ -83,6 +85,7 @@ def step_uses(state: JobState, failure_class: FailureClass, strategy: Strategy) 
         and step.failure_class is failure_class
         and step.strategy is strategy
         and not step.idle
+        and not queued_loss(state, step.answers)
     )
 
 

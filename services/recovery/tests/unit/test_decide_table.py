@@ -353,6 +353,29 @@ def test_a_prompt_lost_while_queued_is_resumed_however_often_it_happens() -> Non
     assert last.terminal and "limit" in last.reason
 
 
+def test_queued_losses_leave_the_chain_to_the_jobs_own_interruption() -> None:
+    """Two crashes take the job's queued prompt; then its own run is interrupted. The queued
+    losses used none of the chain's resumes, so that interruption is resumed too."""
+    policy = RecoveryPolicy()
+    state, decision = first(C.INTERRUPTED, evidence=WAITING)
+    state, decision = again(state, decision, C.INTERRUPTED, policy, evidence=WAITING)
+    state, decision = again(state, decision, C.INTERRUPTED, policy, evidence=RUNNING)
+    assert not decision.terminal and decision.strategy is S.RESUME, decision.reason
+
+
+def test_a_prompt_lost_with_its_process_goes_wherever_there_is_room() -> None:
+    """After a crash or restart nothing is cached on that backend: the submitter picks the
+    least loaded backend (no hint) instead of queueing the job behind the restarted one's
+    backlog; a prompt interrupted on a live backend goes back to its cache."""
+    _, lost = first(C.INTERRUPTED, evidence=WAITING)
+    [dispatch] = [a for a in lost.actions if isinstance(a, Dispatch)]
+    assert dispatch.backend_hint is None and not lost.terminal
+    interrupted = FailureEvidence(surface="execution_interrupted", node_id="3")
+    _, live = first(C.INTERRUPTED, evidence=interrupted)
+    [dispatch] = [a for a in live.actions if isinstance(a, Dispatch)]
+    assert dispatch.backend_hint == "gpu-a" and dispatch.resume
+
+
 def test_an_abort_keeps_only_the_steps_a_person_takes() -> None:
     """The classifier's steps narrate what recovery does next ("The job is resumed
     automatically."); once the job ends they would be a false promise."""

@@ -39,8 +39,24 @@ def _resume(ctx: Context, why: str, interrupt: bool) -> Plan | None:
     )
 
 
+def cache_gone(ctx: Context) -> bool:
+    """Whether the backend lost the prompt with its process (a crash or a restart): then
+    nothing it ran is cached there any more, and going back to it gains nothing."""
+    evidence = ctx.failure.evidence
+    return evidence is not None and evidence.observation == "prompt_lost"
+
+
 def resume(ctx: Context) -> Plan | None:
-    """Resubmit the same prompt: on the same backend (its cache), else on the best other."""
+    """Resubmit the same prompt: on the same backend (its cache), else on the best other.
+    A prompt the backend lost with its process goes wherever there is room first (the
+    submitter's choice by load), the restarted backend included."""
+    if cache_gone(ctx):
+        return Plan(
+            (Strategy.RESUME,),
+            f"{ctx.failure.failure_class}: the backend lost the prompt (restarted?), and its "
+            "cache with it; resubmit it on the least loaded backend",
+            exclude=tuple(sorted(ctx.excluded)),
+        )
     same = _resume(ctx, "the prompt was lost or interrupted", interrupt=False)
     if same is not None:
         return same
