@@ -11,13 +11,13 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 
-from contracts.backend import BackendHealth, BackendInventory, BreakerChanged, BreakerState
+from contracts.backend import BackendHealth, BackendInventory
 from contracts.codec import AnyEvent
-from contracts.envelope import CONTROL_JOB_ID, derive_event_id, utcnow
+from contracts.envelope import utcnow
 from contracts.errors import EventTooLargeError
 from contracts.failure import FailureClassified
 from contracts.job import JobCancelRequested, JobCompleted, JobRetryRequested
@@ -25,14 +25,13 @@ from contracts.readmodel import JobStatus
 from contracts.recovery import Abort, QuarantineBackend
 from contracts.taxonomy import Strategy
 from cr_runtime.consumer import Delivery
-from recovery import breaker as breakers
 from recovery import metrics
 from recovery import policy as policies
 from recovery.adapters.backends import BackendRegistry
 from recovery.adapters.job_store import JobStore
 from recovery.adapters.policy_store import PolicyStore
 from recovery.adapters.snapshots import SnapshotStore
-from recovery.breaker import BACKEND_ATTRIBUTABLE, Breaker
+from recovery.breaker_keeper import BreakerKeeper, Publisher
 from recovery.decide import decide, needs_decision
 from recovery.decision import Decision
 from recovery.errors import DomainError, StoreUnavailableError
@@ -43,12 +42,6 @@ from recovery.strategies.operator import decide_cancel, decide_manual_retry
 from recovery.view import view_of
 
 log = structlog.get_logger(__name__)
-
-
-class Publisher(Protocol):
-    """What the handlers publish through (`cr_client.bus.Bus`)."""
-
-    async def publish(self, event: AnyEvent, *, timeout: float | None = None) -> Any: ...
 
 
 @dataclass
@@ -72,6 +65,7 @@ class Handlers:
 
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
+        self.breakers = BreakerKeeper(deps.bus, deps.backends, deps.source, deps.clock)
 
     async def on_event(self, event: AnyEvent, delivery: Delivery | None = None) -> None:
         """One event of the events stream (job, failure, recovery or control)."""
@@ -122,7 +116,7 @@ class Handlers:
                     )
                 case JobCompleted():
                     await self._fold(event)
-                    await self._count_success(event)
+                    await self.breakers.count_success(event)
                 case _:
                     await self._fold(event)
 
@@ -138,9 +132,7 @@ class Handlers:
 
     async def tick_breakers(self) -> None:
         """Move every open breaker whose timeout has passed to half-open (and say so)."""
-        registry, now = self.deps.backends, self.deps.clock().timestamp()
-        for backend_id in sorted(registry.breakers):
-            await self._change_breaker(backend_id, lambda b: breakers.tick(b, now, registry.config))
+        await self.breakers.tick()
 
     async def _on_failure(self, failure: FailureClassified) -> None:
         await self._fold(failure)
@@ -150,7 +142,7 @@ class Handlers:
         if not needs_decision(state, failure):
             log.info("recovery.already_decided_or_stale", attempt=failure.attempt)
             return
-        await self._count_failure(failure, state.dispatched_at)
+        await self.breakers.count_failure(failure, state.dispatched_at)
         now = self.deps.clock()
         decision = decide(
             state,
@@ -203,14 +195,7 @@ class Handlers:
             return  # an ended job says nothing about a backend: never quarantine on abort
         for action in decision.actions:
             if isinstance(action, QuarantineBackend):
-                await self._quarantine(action, decision)
-
-    async def _quarantine(self, action: QuarantineBackend, decision: Decision) -> None:
-        at, config = decision.at.timestamp(), self.deps.backends.config
-        await self._change_breaker(
-            action.backend_id,
-            lambda b: breakers.quarantine(b, decision.event_id, at, action.reason, config),
-        )
+                await self.breakers.quarantine(action, decision)
 
     def refresh_gauges(self) -> None:
         """Set cr_jobs_by_status from the projection's counts."""
@@ -223,60 +208,6 @@ class Handlers:
         for state in changed or ([known] if known is not None else []):
             await self.deps.jobs.save(view_of(state))
         self.refresh_gauges()
-
-    async def _count_failure(
-        self, failure: FailureClassified, dispatched: datetime | None = None
-    ) -> None:
-        if failure.backend_id is None:
-            return
-        at, config = failure.occurred_at.timestamp(), self.deps.backends.config
-        if failure.failure_class not in BACKEND_ATTRIBUTABLE:
-            await self._change_breaker(
-                failure.backend_id,
-                lambda b: breakers.record_neutral(b, failure.event_id, at, config),
-            )
-            return
-        cls = failure.failure_class
-        sent = dispatched.timestamp() if dispatched is not None else None
-        fleet = self.deps.backends.fleet(failure.backend_id, at)
-        await self._change_breaker(
-            failure.backend_id,
-            lambda b: breakers.record_failure(
-                b, failure.event_id, at, config, cls.value, cls, failure.job_id, sent, fleet
-            ),
-        )
-
-    async def _count_success(self, event: JobCompleted) -> None:
-        at, config = event.occurred_at.timestamp(), self.deps.backends.config
-        await self._change_breaker(
-            event.backend_id, lambda b: breakers.record_success(b, event.event_id, at, config)
-        )
-
-    async def _change_breaker(self, backend_id: str, change: Callable[[Breaker], Breaker]) -> None:
-        known = self.deps.backends.breaker(backend_id)
-        if change(known) == known:
-            return  # nothing would change (e.g. a success while closed): no KV round trip
-        before, after = await self.deps.backends.update_breaker(backend_id, change)
-        metrics.BREAKER_STATE.labels(backend_id).set(metrics.BREAKER_LEVEL[after.state])
-        if after.state is before.state:
-            return
-        log.info(
-            "breaker.changed", backend=backend_id, state=after.state.value, reason=after.reason
-        )
-        await self.deps.bus.publish(
-            BreakerChanged(
-                event_id=derive_event_id(after.cause, f"breaker:{backend_id}:{after.state.value}"),
-                job_id=CONTROL_JOB_ID,
-                occurred_at=self.deps.clock(),
-                source=self.deps.source,
-                causation_id=after.cause or None,
-                backend_id=backend_id,
-                state=after.state,
-                previous=before.state,
-                reason=after.reason,
-                failures_in_window=before.failures + int(after.state is BreakerState.OPEN),
-            )
-        )
 
 
 def too_large(decision: Decision, exc: EventTooLargeError) -> Decision:
