@@ -135,11 +135,52 @@ def rejected_prompt(ev: Evidence) -> bool:
 
 
 def _decide(facts: Facts, ruleset: RuleSet, node: NodeErrorView | None) -> _Verdict:
+    if facts.scanned:
+        return _decide_scanned(facts, ruleset, node)
     for rule in ruleset.index.candidates(facts):
         tier = rule.match(facts)
         if tier is not None:
             confidence = rule.confidence or _TIER_CONFIDENCE.get(tier, _TRACEBACK_CONFIDENCE)
             return _Verdict(rule.failure_class, rule, confidence, node)
+    return _Verdict(FailureClass.UNKNOWN, None, 0.0, node)
+
+
+def _decide_scanned(facts: Facts, ruleset: RuleSet, node: NodeErrorView | None) -> _Verdict:
+    """`_decide` for scanned facts. When no rule tried ran a regex, the decision depends only on
+    the structured facts and the keys the scan found (its `signature`): it is kept for them."""
+    signature = (
+        facts.surface,
+        facts.exception_types,
+        facts.validation_type,
+        facts.http_status,
+        facts.node_type,
+        facts.observation,
+        facts.interrupted_by_us,
+        facts.value_kind,
+        facts.model_input,
+        facts.text_needles,
+        facts.traceback_needles,
+    )
+    known = ruleset.decisions.get(signature)
+    if known is not None:
+        rule, confidence = known
+        if rule is None:
+            return _Verdict(FailureClass.UNKNOWN, None, 0.0, node)
+        return _Verdict(rule.failure_class, rule, confidence, node)
+    exact = True
+    for rule in ruleset.scan_index.candidates(facts):
+        exact = exact and (
+            rule.exact
+            or (rule.regex_needles is not None and rule.regex_needles.isdisjoint(facts.needles))
+        )
+        tier = rule.match(facts)
+        if tier is not None:
+            confidence = rule.confidence or _TIER_CONFIDENCE.get(tier, _TRACEBACK_CONFIDENCE)
+            if exact:
+                ruleset.decisions.put(signature, (rule, confidence))
+            return _Verdict(rule.failure_class, rule, confidence, node)
+    if exact:
+        ruleset.decisions.put(signature, (None, 0.0))
     return _Verdict(FailureClass.UNKNOWN, None, 0.0, node)
 
 

@@ -10,6 +10,7 @@ import msgspec
 from classifier.evidence import Evidence
 from classifier.nodeerrors import NodeErrorView
 from classifier.patterns import Vocabulary, fold
+from classifier.scanner import plain
 
 MODEL_EXT: Final = re.compile(
     r"\.(?:safetensors|sft|ckpt|pt|pth|bin|gguf|onnx|pkl|pickle|patch|engine|trt|pb|tflite|h5"
@@ -49,13 +50,38 @@ class Facts(msgspec.Struct, frozen=True):
     needles: frozenset[str] = frozenset()
     ascii: bool = False
     """Whether text and traceback are ASCII (patterns needing another character cannot match)."""
+    scanned: bool = False
+    """Whether the needles are what a scan of the patterns found (`Vocabulary.scanned`): the
+    rules' `scanning` views decide then."""
 
 
 def evidence_facts(ev: Evidence, vocabulary: Vocabulary) -> Facts:
     """Facts of the failure as a whole (`vocabulary`: the rules' needles to look for)."""
     text = f"{ev.message}\n{ev.body}" if ev.body else ev.message
+    tb = ev.traceback
+    if plain(text) and (not tb or plain(tb)):
+        text_needles = vocabulary.scanned(text)
+        traceback_needles = vocabulary.scanned(tb) if tb else _NONE
+        if text_needles is not None and traceback_needles is not None:
+            return Facts(
+                surface=ev.surface,
+                exception_types=_exception_types(ev),
+                validation_type=ev.validation_type,
+                http_status=ev.http_status,
+                node_type=ev.node_type,
+                has_node_type=bool(ev.node_type),
+                observation=ev.observation,
+                interrupted_by_us=ev.interrupted_by_us,
+                text=text,
+                traceback=tb,
+                text_needles=text_needles,
+                traceback_needles=traceback_needles,
+                needles=text_needles | traceback_needles if traceback_needles else text_needles,
+                ascii=True,
+                scanned=True,
+            )
     text_needles = vocabulary.present(fold(text))
-    traceback_needles = vocabulary.present(fold(ev.traceback)) if ev.traceback else _NONE
+    traceback_needles = vocabulary.present(fold(tb)) if tb else _NONE
     return Facts(
         surface=ev.surface,
         exception_types=_exception_types(ev),
@@ -77,7 +103,8 @@ def evidence_facts(ev: Evidence, vocabulary: Vocabulary) -> Facts:
 def node_facts(ev: Evidence, node: NodeErrorView, vocabulary: Vocabulary) -> Facts:
     """Facts of one validation node error (the failure's surface and status kept)."""
     text = f"{node.message}: {node.details}" if node.details else node.message
-    needles = vocabulary.present(fold(text))
+    scanned = vocabulary.scanned(text) if plain(text) else None
+    needles = vocabulary.present(fold(text)) if scanned is None else scanned
     return Facts(
         surface=ev.surface,
         validation_type=node.type,
@@ -90,6 +117,7 @@ def node_facts(ev: Evidence, node: NodeErrorView, vocabulary: Vocabulary) -> Fac
         text_needles=needles,
         needles=needles,
         ascii=text.isascii(),
+        scanned=scanned is not None,
     )
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import functools
 import operator
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import ahocorasick
 
-from classifier import literals
+from classifier import literals, scanner
 from classifier.errors import RuleDefinitionError
 from classifier.regexshape import UNBOUNDED, CharClass, Group, Literal, Look, Node, Repeat, parse
 
@@ -34,13 +35,19 @@ def fold(text: str) -> str:
 class Pattern:
     """One compiled pattern; one of its `needles` must be in the folded text for it to match;
     `non_ascii` when it can only match a text with a non-ASCII character; every one of
-    `required` (the literal runs of a pattern without top-level alternatives) must be there too."""
+    `required` (the literal runs of a pattern without top-level alternatives) must be there too.
+    `scan` is its Hyperscan expression (None when it has none) and `key` what a scan reports
+    when it matches; in a `scan_view` the key is its only needle and finding it is a `hit`."""
 
     source: str
     regex: re.Pattern[str]
     needles: frozenset[str]
     non_ascii: bool = False
     required: frozenset[str] = frozenset()
+    scan: str | None = None
+    scan_flags: int = 0
+    key: str = ""
+    hit: bool = False
 
     @property
     def vocabulary(self) -> frozenset[str]:
@@ -51,6 +58,8 @@ class Pattern:
         """Whether the pattern occurs in `text`; `present` are the needles found in it."""
         if self.needles and present.isdisjoint(self.needles):
             return False
+        if self.hit:
+            return True
         if self.required and not self.required <= present:
             return False
         return self.regex.search(text) is not None
@@ -88,6 +97,8 @@ class PatternGroup:
         seen: set[int] = set()
         for needle in present:  # a few needles per text, many per group: look each one up
             for pattern in by_needle.get(needle, ()):
+                if pattern.hit:
+                    return True
                 if id(pattern) not in seen:
                     seen.add(id(pattern))
                     if pattern.required and not pattern.required <= present:
@@ -115,16 +126,53 @@ def group(patterns: tuple[Pattern, ...]) -> PatternGroup:
     return PatternGroup(patterns, needles, by_needle_tuples, always, non_ascii, ascii_needles)
 
 
+def scan_view(pattern: Pattern) -> Pattern:
+    """The pattern as a scanned text's keys decide it: its key found is a match (a pattern
+    Hyperscan cannot run is kept as it is: its needles are scanned, its regex tried)."""
+    if pattern.non_ascii:
+        return Pattern(pattern.source, pattern.regex, frozenset((scanner.NEVER,)), hit=True)
+    if pattern.scan is None:
+        return pattern
+    hit = not pattern.scan_flags & scanner.PREFILTER
+    return Pattern(
+        pattern.source, pattern.regex, frozenset((pattern.key,)), key=pattern.key, hit=hit
+    )
+
+
+def scan_entries(patterns: Iterable[Pattern]) -> list[tuple[str, str, int]]:
+    """What a scanner looks for to decide `patterns` on a plain text: each pattern's expression,
+    or the ASCII needles of a pattern that has none (one needing a non-ASCII character cannot
+    match there)."""
+    entries: list[tuple[str, str, int]] = []
+    for pattern in patterns:
+        if pattern.non_ascii:
+            continue
+        if pattern.scan is not None:
+            entries.append((pattern.key, pattern.scan, pattern.scan_flags))
+        else:
+            needles = (n for n in pattern.vocabulary if n.isascii())
+            flags = scanner.BASE_FLAGS | scanner.CASELESS
+            entries.extend((n, scanner.literal(n), flags) for n in needles)
+    return entries
+
+
 class Vocabulary:
-    """Every needle of a rule set, found in a text in one pass of an Aho-Corasick automaton.
+    """Every needle of a rule set, found in a text in one pass of an Aho-Corasick automaton;
+    for a plain ASCII text, `scanned` runs the rule set's patterns themselves (`scanner`).
 
     Results are cached by text: the same error text (an OOM storm, a backend outage) is
     scanned once.
     """
 
-    __slots__ = ("_automaton", "needles", "present")
+    __slots__ = ("_automaton", "_scanner", "needles", "present", "scanned")
 
-    def __init__(self, needles: frozenset[str] | set[str] = frozenset()) -> None:
+    def __init__(
+        self,
+        needles: frozenset[str] | set[str] = frozenset(),
+        scans: Sequence[Sequence[tuple[str, str, int]]] = (),
+    ) -> None:
+        self._scanner = scanner.Scanner(scans) if scans else None
+        self.scanned = functools.lru_cache(maxsize=PRESENT_CACHE)(self._scanned)
         self.needles = tuple(sorted(needles))
         self._automaton: Any = None
         if self.needles:
@@ -140,6 +188,11 @@ class Vocabulary:
         if self._automaton is None or not folded:
             return frozenset()
         return frozenset(map(_VALUE, self._automaton.iter(folded)))
+
+    def _scanned(self, text: str) -> frozenset[str] | None:
+        """The keys of the patterns that match a plain `text` and of the needles in it; None
+        when there is no usable scanner (then `present` and the regexes decide)."""
+        return None if self._scanner is None else self._scanner.scan(text)
 
 
 def compile_pattern(source: str, *, case_sensitive: bool = False) -> Pattern:
@@ -165,7 +218,13 @@ def compile_pattern(source: str, *, case_sensitive: bool = False) -> Pattern:
     needles = frozenset(n.lower()[:MAX_NEEDLE] for n in literals.needles(tree))
     runs = literals.runs(tree.alternatives[0]) if len(tree.alternatives) == 1 else ()
     required = frozenset(run.lower()[:MAX_NEEDLE] for run in runs) - needles
-    return Pattern(source, regex, needles, literals.all_need_non_ascii(tree), required)
+    non_ascii = literals.all_need_non_ascii(tree)
+    scan = scanner.expression(source, tree, not case_sensitive)
+    if scan is None:
+        return Pattern(source, regex, needles, non_ascii, required)
+    expr, flags = scan
+    key = scanner.key(expr, flags)
+    return Pattern(source, regex, needles, non_ascii, required, expr, flags, key)
 
 
 def _vet(tree: Group, source: str) -> None:

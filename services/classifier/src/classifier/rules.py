@@ -21,8 +21,16 @@ from typing import Any, Final
 from classifier.conditions import Conditions, parse_conditions
 from classifier.errors import RuleDefinitionError
 from classifier.facts import Facts
+from classifier.gates import gate, scanning
 from classifier.memo import Memo
-from classifier.patterns import PatternGroup, Vocabulary, compile_pattern, group
+from classifier.patterns import (
+    Pattern,
+    PatternGroup,
+    Vocabulary,
+    compile_pattern,
+    group,
+    scan_entries,
+)
 from classifier.ruleindex import RuleIndex
 from contracts.taxonomy import FailureClass
 
@@ -37,6 +45,7 @@ TIER_MESSAGE: Final = 1
 TIER_TRACEBACK: Final = 2
 MAX_RULES_PER_DOCUMENT: Final = 2000
 VERDICT_MEMO: Final = 4096
+DECISION_MEMO: Final = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +71,14 @@ class Rule:
     """The gate for ASCII facts: patterns needing a non-ASCII character cannot match there."""
     textual: bool = True
     """Whether the rule has any pattern (else its structured conditions decide alone)."""
+    exact: bool = False
+    """For a `scanning` view: every pattern is decided by the scan (no regex runs)."""
+    regex_needles: frozenset[str] | None = None
+    """For a `scanning` view: the needles of its patterns whose regex may run (None: some may
+    run whatever the needles); when none is present, the scan alone decided the rule."""
+    scanning: Rule | None = None
+    """The same rule for facts whose texts were scanned (`Facts.scanned`): its patterns decided
+    by the keys the scan found (`patterns.scan_view`), its gate made of those keys."""
 
     @property
     def evidence_tier(self) -> int:
@@ -128,10 +145,16 @@ class RuleSet:
     sets: Mapping[str, tuple[str, ...]] | None = None
     vocabulary: Vocabulary = Vocabulary()
     index: RuleIndex = RuleIndex(())
+    scan_index: RuleIndex = RuleIndex(())
+    """The index of the rules' `scanning` views, for scanned facts."""
     verdicts: Memo[bytes, Any] = field(
         default_factory=lambda: Memo(VERDICT_MEMO), compare=False, repr=False
     )
     """Verdicts already given under these rules, by the evidence's JSON (see engine.classify)."""
+    decisions: Memo[tuple[Any, ...], tuple[Rule | None, float]] = field(
+        default_factory=lambda: Memo(DECISION_MEMO), compare=False, repr=False
+    )
+    """Rule decisions on scanned facts by their signature (see engine._decide_scanned)."""
 
     @classmethod
     def of(
@@ -141,18 +164,22 @@ class RuleSet:
         sets: Mapping[str, tuple[str, ...]] | None = None,
     ) -> RuleSet:
         """A rule set with its vocabulary: every needle any of its patterns can use."""
-        needles = {
-            needle
-            for rule in rules
-            for grp in (rule.message, rule.message_and, rule.text, rule.traceback, rule.unless)
-            for pattern in grp.patterns
-            for needle in pattern.vocabulary
-        }
-        return cls(rules, errors, sets, Vocabulary(needles), RuleIndex(rules))
+        needles = {needle for rule in rules for p in _patterns_of(rule) for needle in p.vocabulary}
+        by_source: dict[str, list[Pattern]] = {}
+        for rule in rules:
+            by_source.setdefault(rule.source, []).extend(_patterns_of(rule))
+        scans = [scan_entries(patterns) for patterns in by_source.values()]
+        views = RuleIndex(tuple(rule.scanning or rule for rule in rules))
+        return cls(rules, errors, sets, Vocabulary(needles, scans), RuleIndex(rules), views)
 
     def before(self, other: RuleSet) -> RuleSet:
         """This set's rules first, then `other`'s (custom rules go before the defaults)."""
         return RuleSet.of(self.rules + other.rules, self.errors + other.errors, other.sets)
+
+
+def _patterns_of(rule: Rule) -> list[Pattern]:
+    groups = (rule.message, rule.message_and, rule.text, rule.traceback, rule.unless)
+    return [pattern for grp in groups for pattern in grp.patterns]
 
 
 def load_rules(
@@ -251,16 +278,8 @@ def compile_rule(
     if rule.where.empty and not (rule.message or rule.text or rule.traceback):
         raise RuleDefinitionError("a rule needs at least one condition or pattern")
     textual = bool(rule.message or rule.text or rule.traceback or rule.message_and or rule.unless)
-    return replace(rule, gate=_gate(rule), ascii_gate=_gate(rule, ascii=True), textual=textual)
-
-
-def _gate(rule: Rule, *, ascii: bool = False) -> frozenset[str] | None:
-    """Needles of which one must be in the text for the rule to match (None: no such set);
-    with `ascii`, for ASCII texts, where patterns needing another character cannot match."""
-    required = [g for g in (rule.message, rule.text, rule.traceback, rule.message_and) if g]
-    sets = [g.ascii_needles if ascii else g.needles for g in required]
-    gates = [s for s in sets if s is not None]
-    return min(gates, key=len) if gates else None
+    rule = replace(rule, gate=gate(rule), ascii_gate=gate(rule, ascii=True), textual=textual)
+    return replace(rule, scanning=scanning(rule))
 
 
 def _rule_id(value: Any) -> str:
