@@ -33,6 +33,7 @@ from typing import Final
 
 from contracts.backend import BreakerState
 from contracts.taxonomy import FailureClass
+from recovery.outliers import Fleet, may_eject
 
 BACKEND_ATTRIBUTABLE: Final = frozenset(
     {
@@ -89,34 +90,6 @@ class BreakerConfig:
     outlier_margin: float = 0.25
     max_ejected_fraction: float = 0.34
     probe_failures: int = 2
-
-
-@dataclass(frozen=True, slots=True)
-class Fleet:
-    """The rest of the fleet when one backend's breaker would open on its rate.
-
-    Attributes:
-        size: backends known, this one included.
-        ejected: other backends out now (breaker open, quarantines included).
-        calls: the other backends' calls in their windows.
-        failed: how many of those failed.
-    """
-
-    size: int = 1
-    ejected: int = 0
-    calls: int = 0
-    failed: int = 0
-
-
-def may_eject(rate: float, fleet: Fleet, config: BreakerConfig) -> bool:
-    """Whether a backend failing at `rate` may be taken out of `fleet`: it is an outlier
-    (the others fail markedly less, or have no calls to compare with) and the share of
-    the fleet already out leaves room for one more."""
-    room = max(1, int(fleet.size * config.max_ejected_fraction))
-    if fleet.ejected + 1 > room:
-        return False
-    others = fleet.failed / fleet.calls if fleet.calls else 0.0
-    return rate - others >= config.outlier_margin
 
 
 def fleet_of(

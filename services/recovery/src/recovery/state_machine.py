@@ -30,9 +30,9 @@ from contracts.readmodel import JobStatus
 from contracts.recovery import Abort, Dispatch, RecoveryDecided
 from recovery.edits import PART_PARAM, SOURCE_PARAM, apply_changes
 from recovery.errors import IllegalTransitionError, UnknownJobError
-from recovery.graph import bind, discover, params_of
 from recovery.history import close_last_step, history_step
 from recovery.job_state import FailureRecord, JobState, StepRecord
+from recovery.submission import initial_state
 
 NO_BACKEND: Final = "no_backend"
 """The submitter's observation when no backend could take an attempt."""
@@ -66,7 +66,7 @@ def apply(state: JobState | None, event: JobEvent) -> JobState:
     """
     if state is None:
         if isinstance(event, JobSubmitted):
-            return _submitted(event)
+            return initial_state(event)
         raise UnknownJobError(f"{type(event).__name__} for unknown job {event.job_id}")
     if event.event_id in state.seen:
         return state
@@ -81,25 +81,6 @@ def _move(state: JobState, to: JobStatus, **changes: Any) -> JobState:
     if to not in TRANSITIONS[state.status]:
         raise IllegalTransitionError(f"job {state.job_id}: {state.status} → {to} is not allowed")
     return replace(state, status=to, **changes)
-
-
-def _submitted(event: JobSubmitted) -> JobState:
-    original = bind(event.workflow, event.params, event.bindings)
-    found = params_of(original, discover(original, event.bindings))
-    params = {**event.params, **found}
-    return JobState(
-        job_id=event.job_id,
-        submitted_at=event.occurred_at,
-        updated_at=event.occurred_at,
-        original=original,
-        workflow=original,
-        bindings=dict(event.bindings),
-        original_params=params,
-        current_params=params,
-        policy=event.policy,
-        inputs=tuple(asset.name for asset in event.inputs),
-        seen=frozenset({event.event_id}),
-    )
 
 
 def _stale(state: JobState, attempt: int) -> bool:

@@ -10,13 +10,12 @@ from contracts.taxonomy import FailureClass
 from recovery.breaker import (
     Breaker,
     BreakerConfig,
-    Fleet,
     fleet_of,
-    may_eject,
     quarantine,
     record_failure,
     record_success,
 )
+from recovery.outliers import Fleet, may_eject
 
 CFG = BreakerConfig(window_calls=10, window_s=60, min_calls=4, failure_rate=0.5)
 S = BreakerState

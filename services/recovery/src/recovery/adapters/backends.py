@@ -27,6 +27,7 @@ from recovery.adapters.nats_errors import UNAVAILABLE, unavailable
 from recovery.breaker import Breaker, BreakerConfig
 from recovery.errors import BreakerContentionError
 from recovery.inventory import BackendView, Inventory
+from recovery.outliers import Fleet
 
 log = structlog.get_logger(__name__)
 INVENTORY: Final = "inventory"
@@ -88,7 +89,7 @@ class BackendRegistry:
             half_open_at,
         )
 
-    def fleet(self, backend_id: str, at: float) -> breakers.Fleet:
+    def fleet(self, backend_id: str, at: float) -> Fleet:
         """The rest of the fleet as seen from `backend_id` (for the outlier rule)."""
         ids = set(self.inventories) | set(self.health) | set(self.breakers) | {backend_id}
         known = [self.breaker(other) for other in sorted(ids)]
