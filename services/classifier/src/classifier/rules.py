@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
+from classifier import rule_fields as fields
 from classifier.conditions import Conditions, parse_conditions
 from classifier.errors import RuleDefinitionError
 from classifier.facts import Facts
@@ -27,8 +28,6 @@ from classifier.patterns import (
     Pattern,
     PatternGroup,
     Vocabulary,
-    compile_pattern,
-    group,
     scan_entries,
 )
 from classifier.ruleindex import RuleIndex
@@ -257,16 +256,18 @@ def compile_rule(
     unknown = set(raw) - _RULE_KEYS
     if unknown:
         raise RuleDefinitionError(f"unknown key(s): {', '.join(sorted(map(str, unknown)))}")
-    case_sensitive = _flag(raw.get("case_sensitive", False))
-    patterns = {key: _patterns(raw.get(key), key, sets, case_sensitive) for key in _PATTERN_KEYS}
+    case_sensitive = fields.flag(raw.get("case_sensitive", False))
+    patterns = {
+        key: fields.patterns(raw.get(key), key, sets, case_sensitive) for key in _PATTERN_KEYS
+    }
     rule = Rule(
-        id=_rule_id(raw.get("id")),
-        failure_class=_failure_class(raw.get("class")),
-        priority=_priority(raw.get("priority", 0)),
-        confidence=_confidence(raw.get("confidence")),
+        id=fields.rule_id(raw.get("id")),
+        failure_class=fields.failure_class(raw.get("class")),
+        priority=fields.priority(raw.get("priority", 0)),
+        confidence=fields.confidence(raw.get("confidence")),
         where=parse_conditions(raw.get("where", {}), "where", sets) or Conditions(),
         where_not=parse_conditions(raw.get("where_not"), "where_not", sets),
-        hint=_hint(raw.get("hint", "")),
+        hint=fields.hint(raw.get("hint", "")),
         source=source,
         order=order,
         message=patterns["message"],
@@ -280,64 +281,6 @@ def compile_rule(
     textual = bool(rule.message or rule.text or rule.traceback or rule.message_and or rule.unless)
     rule = replace(rule, gate=gate(rule), ascii_gate=gate(rule, ascii=True), textual=textual)
     return replace(rule, scanning=scanning(rule))
-
-
-def _rule_id(value: Any) -> str:
-    if not isinstance(value, str) or not 0 < len(value) <= 100:
-        raise RuleDefinitionError("'id' must be a string of 1 to 100 characters")
-    return value
-
-
-def _failure_class(value: Any) -> FailureClass:
-    try:
-        return FailureClass(value)
-    except ValueError as exc:
-        raise RuleDefinitionError(f"'class' {value!r} is not a taxonomy class") from exc
-
-
-def _priority(value: Any) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or abs(value) > 100_000:
-        raise RuleDefinitionError("'priority' must be an integer within ±100000")
-    return value
-
-
-def _confidence(value: Any) -> float | None:
-    if value is None:
-        return None
-    if not isinstance(value, int | float) or isinstance(value, bool) or not 0 < value <= 1:
-        raise RuleDefinitionError("'confidence' must be a number in (0, 1]")
-    return float(value)
-
-
-def _flag(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise RuleDefinitionError("'case_sensitive' must be true or false")
-    return value
-
-
-def _hint(value: Any) -> str:
-    if not isinstance(value, str) or len(value) > 300:
-        raise RuleDefinitionError("'hint' must be a string of at most 300 characters")
-    return value
-
-
-def _patterns(
-    value: Any, key: str, sets: Mapping[str, tuple[str, ...]], case_sensitive: bool
-) -> PatternGroup:
-    if value is None:
-        return PatternGroup()
-    items = value if isinstance(value, list) else [value]
-    if not items or not all(isinstance(item, str) for item in items):
-        raise RuleDefinitionError(f"'{key}' must be a pattern or a non-empty list of patterns")
-    sources: list[str] = []
-    for item in items:
-        if item.startswith("@"):
-            if item[1:] not in sets:
-                raise RuleDefinitionError(f"'{key}' names an unknown set {item!r}")
-            sources.extend(sets[item[1:]])
-        else:
-            sources.append(item)
-    return group(tuple(compile_pattern(s, case_sensitive=case_sensitive) for s in sources))
 
 
 @functools.cache
