@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from nats.errors import TimeoutError as NatsTimeout
 
-from analytics.pull import BatchPull
 from contracts import BusSettings, subjects
 from contracts.streams import CONSUMERS_BY_NAME
 from cr_client import Bus
+from cr_client.pull import BatchPull
 from cr_client.streams import ensure_consumer
 
 from ..scripted import scripted_jobs
