@@ -40,7 +40,7 @@ _RETRYABLE: Final = {cls: info.retryable for cls, info in CLASS_INFO.items()}
 _CLASS_RANK: Final = {cls: _SEVERITY_RANK[info.severity] for cls, info in CLASS_INFO.items()}
 
 
-class Classification(msgspec.Struct, frozen=True, kw_only=True):
+class Classification(msgspec.Struct, frozen=True):
     """The verdict on one failure (the payload of `failure.classified`)."""
 
     failure_class: FailureClass
@@ -196,17 +196,17 @@ def _build(verdict: _Verdict, ev: Evidence, verdicts: list[_Verdict]) -> Classif
     if verdict.rejected_prompt:
         found["rejected_prompt"] = True
         steps = list(REJECTED_PROMPT_STEPS)
-    return Classification(
-        failure_class=cls,
-        error_code=info.error_code,
-        retryable=verdict.retryable,
-        retryability=info.retryability,
-        severity=info.severity,
-        rule=verdict.rule.id if verdict.rule else UNKNOWN_RULE,
-        confidence=round(verdict.confidence, 3),
-        features=found,
-        user_message=message,
-        actionable_steps=steps,
+    return Classification(  # by position: a Struct's keyword matching costs more than the rest
+        cls,
+        info.error_code,
+        verdict.retryable,
+        info.retryability,
+        info.severity,
+        verdict.rule.id if verdict.rule else UNKNOWN_RULE,
+        round(verdict.confidence, 3),
+        found,
+        message,
+        steps,
     )
 
 

@@ -54,40 +54,97 @@ class Evidence(msgspec.Struct, frozen=True):
     current_inputs: tuple[tuple[str, str], ...] = ()
 
 
+_KEYS: Final = (
+    "surface",
+    "message",
+    "body",
+    "exception_type",
+    "node_errors",
+    "node_type",
+    "traceback",
+    "node_id",
+    "validation_type",
+    "http_status",
+    "observation",
+    "interrupted_by_us",
+    "comfyui_version",
+    "device_type",
+    "current_inputs",
+)
+"""What `normalize` reads, in the order `_raw` gives it."""
+
+
 def normalize(raw: FailureEvidence | Mapping[str, Any] | Any) -> Evidence:
     """Bound and type any evidence; never raises (unknown shapes give empty fields)."""
-    get = _getter(raw)
-    surface = clip(get("surface"), 40).strip().lower()
-    message = clip(get("message"), MAX_TEXT)
-    raw_body = get("body")
+    (
+        raw_surface,
+        raw_message,
+        raw_body,
+        raw_type,
+        raw_node_errors,
+        raw_node_type,
+        raw_traceback,
+        node_id,
+        validation_type,
+        status,
+        observation,
+        interrupted,
+        version,
+        device,
+        inputs,
+    ) = _raw(raw)
+    surface = clip(raw_surface, 40).strip().lower()
+    message = clip(raw_message, MAX_TEXT)
     body = "" if raw_body is None else clip(raw_body, MAX_TEXT)
-    declared = _short(get("exception_type"), MAX_FIELD)
+    declared = _short(raw_type, MAX_FIELD)
     trusted = declared if declared and _CLASS_PATH.fullmatch(declared) else ""
     parsed_body = _parse_body(raw_body, surface)
-    node_errors = from_structured(get("node_errors")) or from_body(parsed_body)
+    node_errors = from_structured(raw_node_errors) or from_body(parsed_body)
     if not node_errors and (surface != "execution_error" or not trusted):
-        node_errors = from_text(f"{message}\n{body}", surface)
-    node_type = _short(get("node_type"), MAX_FIELD) or _executing_node(message)
-    return Evidence(
-        surface=surface,
-        message=message,
-        body=body,
-        traceback=_frames(get("traceback")),
-        exception_type=trusted,
-        inferred_type="" if trusted else _inferred_type(message),
-        node_id=_short(get("node_id"), MAX_FIELD),
-        node_type=node_type,
-        validation_type=_short(get("validation_type"), MAX_FIELD)
-        or _body_error(parsed_body, "type"),
-        http_status=None if (status := get("http_status")) is None else _status(status),
-        observation=_short(get("observation"), 40).lower(),
-        interrupted_by_us=get("interrupted_by_us") is True,
-        comfyui_version=_short(get("comfyui_version"), 40),
-        device_type=_short(get("device_type"), 40),
-        node_errors=node_errors,
-        missing_class=_missing_class(parsed_body) if parsed_body else "",
-        current_inputs=_inputs(get("current_inputs")),
+        node_errors = from_text(f"{message}\n{body}" if body else message, surface)
+    return Evidence(  # by position: a Struct's keyword matching costs more than the rest
+        surface,
+        message,
+        body,
+        _frames(raw_traceback),
+        trusted,
+        "" if trusted else _inferred_type(message),
+        _short(node_id, MAX_FIELD),
+        _short(raw_node_type, MAX_FIELD) or _executing_node(message),
+        _short(validation_type, MAX_FIELD) or _body_error(parsed_body, "type"),
+        None if status is None else _status(status),
+        _short(observation, 40).lower(),
+        interrupted is True,
+        _short(version, 40),
+        _short(device, 40),
+        node_errors,
+        _missing_class(parsed_body) if parsed_body else "",
+        _inputs(inputs),
     )
+
+
+def _raw(raw: Any) -> tuple[Any, ...]:
+    """The values `normalize` reads (`_KEYS`): a FailureEvidence's attributes, a mapping's keys."""
+    if type(raw) is FailureEvidence:
+        return (
+            raw.surface,
+            raw.message,
+            raw.body,
+            raw.exception_type,
+            raw.node_errors,
+            raw.node_type,
+            raw.traceback,
+            raw.node_id,
+            raw.validation_type,
+            raw.http_status,
+            raw.observation,
+            raw.interrupted_by_us,
+            raw.comfyui_version,
+            raw.device_type,
+            raw.current_inputs,
+        )
+    get = _getter(raw)
+    return tuple(get(key) for key in _KEYS)
 
 
 def _short(value: Any, limit: int) -> str:

@@ -77,18 +77,21 @@ AVAILABLE_SHOWN: Final = 10
 def extract(cls: FailureClass, ev: Evidence, node: NodeErrorView | None) -> dict[str, Any]:
     """The features of a failure classified as `cls`; only what was found."""
     found: dict[str, Any] = common(ev, node)
-    text = f"{ev.message}\n{ev.body}\n{ev.traceback}"
     if cls in _MEMORY:
-        found |= memory(text, cls)
+        found |= memory(_all_text(ev), cls)
     elif cls in _MODELS:
         found |= model(ev, node)
     elif cls == FailureClass.NODE_MISSING:
-        found |= node_class(ev, text)
+        found |= node_class(ev, _all_text(ev))
     elif cls == FailureClass.INVALID_PARAMETERS and node is not None:
         found |= parameters(node)
     elif cls == FailureClass.DEPENDENCY_MISSING:
-        found |= module(text)
+        found |= module(_all_text(ev))
     return found
+
+
+def _all_text(ev: Evidence) -> str:
+    return f"{ev.message}\n{ev.body}\n{ev.traceback}"
 
 
 def common(ev: Evidence, node: NodeErrorView | None) -> dict[str, Any]:
