@@ -6,8 +6,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -29,6 +30,8 @@ from contracts.job import JobProgressed
 from contracts.workflow import InvalidWorkflowError, validate_workflow
 from cr_client import JobClient
 from cr_client.client import terminal_status
+
+T = TypeVar("T")
 
 
 def add_parser(sub: Any) -> None:
@@ -120,12 +123,17 @@ async def cmd_watch(args: argparse.Namespace) -> int:
         return await watch(client, args.job)
 
 
-async def cmd_status(args: argparse.Namespace) -> int:
+async def read_job(job: str, read: Callable[[JobClient], Awaitable[T]]) -> T:
+    """`read` on a connected client; an unknown `job` is exit 4 (``no job …``)."""
     async with await connect() as client:
         try:
-            view = await client.status(args.job)
+            return await read(client)
         except JobNotFoundError as exc:
-            raise CliError(f"no job {args.job}", EXIT_NOT_FOUND) from exc
+            raise CliError(f"no job {job}", EXIT_NOT_FOUND) from exc
+
+
+async def cmd_status(args: argparse.Namespace) -> int:
+    view = await read_job(args.job, lambda client: client.status(args.job))
     if args.json:
         print(msgspec.json.encode(view).decode())
         return 0
@@ -150,11 +158,7 @@ async def cmd_status(args: argparse.Namespace) -> int:
 
 
 async def cmd_history(args: argparse.Namespace) -> int:
-    async with await connect() as client:
-        try:
-            events = await client.history(args.job)
-        except JobNotFoundError as exc:
-            raise CliError(f"no job {args.job}", EXIT_NOT_FOUND) from exc
+    events = await read_job(args.job, lambda client: client.history(args.job))
     for event in events:
         if args.json:
             print(msgspec.json.encode(event).decode())
