@@ -5,8 +5,8 @@ rules were written from), `train.jsonl` and `heldout.jsonl` (a later set of 252,
 before any rule was written from it; the held-out part was later partly looked at), and
 `heldout2.jsonl` (64 fresh entries committed before the next rule change, no rule written from
 its lines). The figures are printed (`pytest -s`) and asserted against floors; issue 13's
-targets, held on the fresh held-out set: 97% overall and 95% per class with at least 5 entries,
-0 non-retryable called retryable, UNKNOWN at most 3%.
+bar (97% overall and 95% per class with at least 5 entries, 0 non-retryable called retryable,
+UNKNOWN at most 3%) is held on the fresh held-out set and on the whole corpus.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from classifier.engine import Classification, classify
-from classifier.scoring import Score, load_jsonl, merged, score
+from classifier.scoring import BARRED, Score, load_jsonl, merged, score
 from contracts.taxonomy import CLASS_INFO, FailureClass
 
 CORPUS_DIR = Path(__file__).resolve().parents[2] / "corpus"
@@ -46,9 +46,9 @@ FLOORS = {
     # name: (overall, per class with >= 5 entries)
     "original": (1.0, 1.0),
     "train": (0.98, 0.95),
-    "held-out": (0.96, 0.80),  # measured 96.8%; partly looked at, so no longer the held-out bar
+    "held-out": (0.96, 0.80),  # 97.8%; looked at (its misses too), so no longer the held-out bar
     "held-out-2": (0.97, 0.95),  # issue 13's bar; measured 85.9% before the rule work, 100% after
-    "whole": (0.98, 0.90),  # measured 99.3%; EXTERNAL_SERVICE_ERROR 92% (two old held-out misses)
+    "whole": (0.98, 0.95),  # 99.6%; BACKEND_UNREACHABLE 95.5%, EXTERNAL_SERVICE_ERROR 96.0%
 }
 _LEAKS = re.compile(
     r"[A-Za-z]:\\|/(?:home|usr|opt|var|tmp|workspace|media|app)/|https?://|Traceback|File \""
@@ -78,6 +78,12 @@ def test_accuracy_figures(name: str) -> None:
     overall, per_class = FLOORS[name]
     assert s.accuracy >= overall, _explain(s)
     assert all(s.class_accuracy(c) >= per_class for c in s.judged_classes()), _explain(s)
+
+
+@pytest.mark.parametrize("name", BARRED)
+def test_issue_13_bar(name: str) -> None:
+    """The fresh held-out set and the whole corpus meet the bar, every part of it."""
+    assert SCORES[name].short_of_bar() == [], _explain(SCORES[name])
 
 
 @pytest.mark.parametrize("name", list(SCORES))
