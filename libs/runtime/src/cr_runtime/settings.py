@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 import socket
 
-from pydantic import Field
-from pydantic_settings import BaseSettings
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.settings import BusSettings
 
@@ -26,6 +26,20 @@ class ServiceSettings(BaseSettings):
     def source(self, service: str) -> str:
         """Who this instance of `service` publishes as (see `instance_source`)."""
         return instance_source(service, self.instance)
+
+
+class BackendsSettings(ServiceSettings):
+    """Base of a service that talks to the ComfyUI backends (``CR_COMFYUI_URLS``)."""
+
+    # populate_by_name: `Settings(comfyui_urls=...)` works too (tests and callers pass
+    # keywords; without it the alias alone is accepted and the keyword is silently dropped)
+    model_config = SettingsConfigDict(populate_by_name=True)
+
+    comfyui_urls: str = Field(
+        "",
+        validation_alias=AliasChoices("CR_COMFYUI_URLS"),
+        description="ComfyUI backends: 'id=http://host:8188,…' (ids default to b0, b1, …)",
+    )
 
 
 def instance_source(service: str, instance: str = "") -> str:

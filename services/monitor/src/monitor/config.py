@@ -4,26 +4,17 @@ from __future__ import annotations
 
 from typing import Literal, Self
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from cr_runtime.settings import ServiceSettings
+from cr_runtime.settings import BackendsSettings
 
 
-class Settings(ServiceSettings):
+class Settings(BackendsSettings):
     """Everything the monitor reads from the environment."""
 
-    # populate_by_name: `Settings(comfyui_urls=...)` works too (tests and callers pass
-    # keywords; without it the alias alone is accepted and the keyword is silently dropped)
-    model_config = SettingsConfigDict(
-        env_prefix="CR_MONITOR_", extra="ignore", populate_by_name=True
-    )
+    model_config = SettingsConfigDict(env_prefix="CR_MONITOR_", extra="ignore")
 
-    comfyui_urls: str = Field(
-        "",
-        validation_alias=AliasChoices("CR_COMFYUI_URLS"),
-        description="ComfyUI backends: 'id=http://host:8188,…' (ids default to b0, b1, …)",
-    )
     progress_per_s: float = Field(2.0, description="Max job.progress events per second per job")
     health_interval_s: float = Field(5.0, description="Seconds between health probes")
     inventory_interval_s: float = Field(60.0, description="Seconds between inventory reads")

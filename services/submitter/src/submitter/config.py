@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from cr_runtime.settings import ServiceSettings
+from cr_runtime.settings import BackendsSettings
 
 
-class Settings(ServiceSettings):
+class Settings(BackendsSettings):
     """Everything the submitter reads from the environment."""
 
-    # populate_by_name: `Settings(comfyui_urls=...)` works too (tests and callers pass
-    # keywords; without it the alias alone is accepted and the keyword is silently dropped)
-    model_config = SettingsConfigDict(
-        env_prefix="CR_SUBMITTER_", extra="ignore", populate_by_name=True
-    )
+    model_config = SettingsConfigDict(env_prefix="CR_SUBMITTER_", extra="ignore")
 
-    comfyui_urls: str = Field(
-        "",
-        validation_alias=AliasChoices("CR_COMFYUI_URLS"),
-        description="ComfyUI backends: 'id=http://host:8188,…' (ids default to b0, b1, …)",
-    )
     connect_timeout_s: float = Field(3.0, description="Seconds to connect to ComfyUI")
     read_timeout_s: float = Field(30.0, description="Seconds to wait for a ComfyUI reply")
     max_connections: int = Field(50, description="Pooled HTTP connections per backend")
