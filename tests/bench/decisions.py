@@ -81,7 +81,7 @@ async def caught_up(bus: Bus, timeout: float = 600.0) -> None:
             await asyncio.sleep(0.1)
 
 
-async def measure(url: str, rate: float = RATE, count: int = N) -> list[float]:
+async def measure(url: str, rate: float = RATE, count: int = N, lanes: int = 1) -> list[float]:
     bus_settings = BusSettings(url=url)
     bus = await Bus.connect(bus_settings)
     stop = asyncio.Event()
@@ -90,7 +90,9 @@ async def measure(url: str, rate: float = RATE, count: int = N) -> list[float]:
             run_classifier(ClassifierSettings(nats=bus_settings, log_level="WARNING"), stop)
         ),
         asyncio.create_task(
-            run_recovery(RecoverySettings(nats=bus_settings, log_level="WARNING"), stop)
+            run_recovery(
+                RecoverySettings(nats=bus_settings, log_level="WARNING", lanes=lanes), stop
+            )
         ),
     ]
     sent: dict[str, float] = {}
@@ -130,19 +132,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rate", type=float, default=RATE, help="failures per second")
     parser.add_argument("--count", type=int, default=N, help="failures in the run")
+    parser.add_argument(
+        "--lanes", type=int, default=1, help="recovery's CR_RECOVERY_LANES (one instance)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         server = NatsServer(Path(tmp)).start()
         try:
             started = time.perf_counter()
-            latencies = asyncio.run(measure(server.url, args.rate, args.count))
+            latencies = asyncio.run(measure(server.url, args.rate, args.count, args.lanes))
         finally:
             server.stop()
     ms = sorted(x * 1000 for x in latencies)
     p99 = ms[int(len(ms) * 0.99) - 1]
     print(
         f"decision latency job.failed → recovery.decided at {args.rate:.0f} failures/s, "
-        f"{len(ms)} failures (classifier + recovery, real nats-server, sync always):"
+        f"{len(ms)} failures (classifier + recovery with {args.lanes} lane(s), real nats-server, "
+        "sync always):"
     )
     print(f"  p50 {statistics.median(ms):7.1f} ms   p99 {p99:7.1f} ms   max {ms[-1]:7.1f} ms")
     print(f"  (run took {time.perf_counter() - started:.1f} s; load average {load():.1f})")

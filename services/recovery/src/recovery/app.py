@@ -19,6 +19,7 @@ from recovery.adapters.snapshots import SnapshotStore
 from recovery.config import Settings
 from recovery.errors import DomainError, StoreUnavailableError
 from recovery.handlers import Deps, Handlers
+from recovery.lanes import LaneConsumer, SerialBreakers
 from recovery.projection import Projection, bulk_fold
 
 log = structlog.get_logger(__name__)
@@ -91,12 +92,12 @@ async def build(bus: Bus, settings: Settings) -> Service:
         except StoreUnavailableError as exc:
             log.warning("snapshot.failed", error=str(exc))
 
+    SerialBreakers(handlers.deps.backends)
     tasks = [handlers.deps.backends.watch, handlers.deps.policies.watch, tick_forever]
     return Service(
         consumers=[
-            # batch=1: the durable allows one unacked message (max_ack_pending=1), and a
-            # larger pull would wait out its whole timeout for messages that cannot come.
-            Consumer(bus, subjects.DURABLE_RECOVERY, handlers.on_event, batch=1),
+            # one lane per job, `lanes` events in flight (1: one at a time, in stream order)
+            LaneConsumer(bus, subjects.DURABLE_RECOVERY, handlers, settings.lanes),
             Consumer(bus, subjects.DURABLE_RECOVERY_TELEMETRY, handlers.on_telemetry),
         ],
         tasks=[*tasks, snapshot_forever] if settings.snapshot_interval_s else tasks,

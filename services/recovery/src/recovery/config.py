@@ -101,6 +101,12 @@ class Settings(ServiceSettings):
     snapshot_interval_s: float | None = Field(
         30.0, description="Seconds between state snapshots in KV (None: replay all at start)"
     )
+    lanes: int = Field(
+        1,
+        ge=1,
+        le=4096,
+        description="Events in flight at once, one lane per job (> 1: a single instance only)",
+    )
     policy: PolicyDefaults = Field(default_factory=PolicyDefaults)
     breaker: BreakerSettings = Field(default_factory=BreakerSettings)
     backoff: BackoffSettings = Field(default_factory=BackoffSettings)

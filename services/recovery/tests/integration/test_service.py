@@ -361,7 +361,7 @@ async def test_run_serves_until_stopped(bus: Bus, bus_settings: BusSettings) -> 
 
 
 def _handlers(built: Service) -> Any:
-    return built.consumers[0].handler.__self__  # type: ignore[union-attr]
+    return built.consumers[1].handler.__self__  # type: ignore[union-attr] (telemetry's)
 
 
 async def _has_backend(built: Service, backend_id: str) -> bool:
