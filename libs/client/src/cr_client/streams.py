@@ -84,16 +84,24 @@ async def ensure_streams(js: JetStreamContext, settings: BusSettings) -> None:
 
 async def ensure_consumer(js: JetStreamContext, spec: ConsumerSpec, settings: BusSettings) -> None:
     """Create `spec`'s durable consumer if it is missing (it is never reset; a durable
-    made by an older version with a `backoff` list is updated to drop it)."""
+    made by an older version with a `backoff` list, or with other filter subjects, is
+    updated to the spec's)."""
     try:
         info = await js.consumer_info(spec.stream, spec.durable)
     except NotFoundError:
         await js.add_consumer(spec.stream, consumer_config(spec, settings))
         return
-    if info.config.backoff:
+    if info.config.backoff or filters_of(info.config) != set(spec.filter_subjects):
         config = consumer_config(spec, settings)
         config.max_deliver = info.config.max_deliver  # an older durable keeps its own limit
         await js.add_consumer(spec.stream, config)
+
+
+def filters_of(config: js_api.ConsumerConfig) -> set[str]:
+    """The subjects a consumer's config filters on (one `filter_subject` or several)."""
+    if config.filter_subjects:
+        return set(config.filter_subjects)
+    return {config.filter_subject} if config.filter_subject else set()
 
 
 async def ensure_bucket(
