@@ -129,6 +129,9 @@ class FailureEvidence(msgspec.Struct, frozen=True, kw_only=True):
     current_inputs: dict[str, str] = msgspec.field(default_factory=dict)
     executed: list[str] = msgspec.field(default_factory=list)
     interrupted_by_us: bool = False
+    queued: bool = False
+    """The monitor saw the prompt only waiting in the backend's queue (never listed as
+    running, no node executed): what happened to it says nothing about the job itself."""
 
 
 class JobFailed(Event, frozen=True, kw_only=True, tag=subjects.JOB_FAILED):

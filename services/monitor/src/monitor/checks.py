@@ -13,6 +13,8 @@ class Observation:
 
     kind: str
     message: str
+    queued: bool = False
+    """The prompt only waited in the backend's queue (see `FailureEvidence.queued`)."""
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,11 @@ def observe(
     # before we reconnected) gets the whole grace of its own
     down_s = min(pulse.down_s, now - prompt.dispatched_at)
     if not pulse.connected and down_s > pulse.unreachable_grace_s:
-        return Observation("ws_closed", f"the backend has been unreachable for {down_s:.0f}s")
+        return Observation(
+            "ws_closed",
+            f"the backend has been unreachable for {down_s:.0f}s",
+            queued=not prompt.running,
+        )
     if prompt.running:
         if now - prompt.last_progress_at > prompt.stall_window_s:
             window = prompt.stall_window_s
@@ -70,5 +76,6 @@ def observe(
             "wedged",
             f"the backend's queue has not moved for {window:.0f}s; our prompt is {where} "
             "but never started",
+            queued=not prompt.listed_running,
         )
     return None

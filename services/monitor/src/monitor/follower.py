@@ -222,7 +222,8 @@ class Follower:
             return
         # re-check history: it may have finished between our two reads
         if not await self.settler.finish_or_raise(prompt):
-            await self.settler.observed(prompt, Observation("prompt_lost", LOST))
+            lost = Observation("prompt_lost", LOST, queued=not prompt.running)
+            await self.settler.observed(prompt, lost)
 
     async def check(self) -> None:
         """Deadline, stall, wedge and unreachable checks of our prompts on this backend."""

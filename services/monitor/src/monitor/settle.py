@@ -114,6 +114,7 @@ class Settler:
                     node_id=prompt.node,
                     node_type=node_type,
                     version=self.info.version,
+                    queued=found.queued,
                 ),
             )
 

@@ -132,6 +132,7 @@ def observation_evidence(
     node_type: str | None = None,
     interrupted_by_us: bool = False,
     version: str | None = None,
+    queued: bool = False,
 ) -> FailureEvidence:
     """Evidence of something the monitor saw itself (stall, timeout, lost prompt, …)."""
     return FailureEvidence(
@@ -142,6 +143,7 @@ def observation_evidence(
         node_type=node_type,
         interrupted_by_us=interrupted_by_us,
         comfyui_version=version,
+        queued=queued,
     )
 
 

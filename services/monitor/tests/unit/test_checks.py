@@ -58,6 +58,9 @@ def test_each_prompt_state_gets_the_right_observation(
 def test_a_wedge_says_whether_the_prompt_was_listed_as_running() -> None:
     found = observe(prompt(listed_running=True), SILENT, NOW, WALL)
     assert found is not None and "listed as running" in found.message
+    assert not found.queued, "the prompt a dead worker holds is not a queued victim"
+    behind = observe(prompt(), SILENT, NOW, WALL)
+    assert behind is not None and behind.queued and "queued" in behind.message
 
 
 def test_a_backend_unreachable_past_the_grace_gives_its_prompts_up() -> None:

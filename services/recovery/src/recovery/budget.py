@@ -17,9 +17,12 @@ per-class limits still bound the losses of a prompt that was executing — see Q
 so a job that crashes every backend it runs on ends)."""
 
 
-QUEUED_LOSS: Final = frozenset({FailureClass.INTERRUPTED, FailureClass.BACKEND_UNREACHABLE})
+QUEUED_LOSS: Final = frozenset(
+    {FailureClass.INTERRUPTED, FailureClass.BACKEND_UNREACHABLE, FailureClass.BACKEND_WEDGED}
+)
 """Losses that say nothing about the job when its prompt was only waiting in the queue: a
-crash, restart or outage took every prompt the backend held. Such a loss is resumed however
+crash, restart or outage took every prompt the backend held, or a wedged worker held
+another prompt while ours waited behind it. Such a loss is resumed however
 often it happens (the deadline, the wait bound and the breakers bound it): it does not count
 toward the class's limit, and once its chain is used up it takes the chain's last step that
 applies. A loss while the job's own prompt was executing counts as before (a job that

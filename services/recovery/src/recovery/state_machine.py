@@ -180,8 +180,12 @@ def _classified(state: JobState, e: FailureClassified) -> JobState:
 
 
 def _lost_waiting(e: FailureClassified) -> bool:
+    """A prompt lost while it only waited (no node of it ran): a crash or restart took it, or
+    it sat queued behind a wedged worker (the prompt the worker holds is not queued)."""
     evidence = e.evidence
-    return evidence is not None and evidence.surface == "monitor" and evidence.node_id is None
+    if evidence is None or evidence.surface != "monitor" or evidence.node_id is not None:
+        return False
+    return evidence.observation != "wedged" or evidence.queued
 
 
 def is_idle(e: FailureClassified) -> bool:

@@ -376,6 +376,28 @@ def test_a_prompt_lost_with_its_process_goes_wherever_there_is_room() -> None:
     assert dispatch.backend_hint == "gpu-a" and dispatch.resume
 
 
+WEDGED_HOLDING = FailureEvidence(surface="monitor", observation="wedged")
+"""The prompt a dead worker took (listed as running, never started)."""
+WEDGED_BEHIND = FailureEvidence(surface="monitor", observation="wedged", queued=True)
+"""A prompt queued behind a dead worker."""
+
+
+def test_prompts_queued_behind_wedged_workers_are_moved_however_often_it_happens() -> None:
+    """Being queued behind a dead worker says nothing about the job: three wedges in a row do
+    not end it. The prompt the worker held counts toward the class's limit (a job that
+    wedges every backend it meets still ends)."""
+    policy = RecoveryPolicy(max_attempts=2)
+    state, decision = first(C.BACKEND_WEDGED, policy, evidence=WEDGED_BEHIND)
+    for _ in range(3):
+        state, decision = again(state, decision, C.BACKEND_WEDGED, policy, evidence=WEDGED_BEHIND)
+        assert not decision.terminal, decision.reason
+    ends = []
+    for _ in range(3):
+        state, decision = again(state, decision, C.BACKEND_WEDGED, policy, evidence=WEDGED_HOLDING)
+        ends.append(decision.terminal)
+    assert ends == [False, False, True] and "limit" in decision.reason, decision.reason
+
+
 def test_an_abort_keeps_only_the_steps_a_person_takes() -> None:
     """The classifier's steps narrate what recovery does next ("The job is resumed
     automatically."); once the job ends they would be a false promise."""
