@@ -32,8 +32,6 @@ _UNSHARED_ESCAPES: Final = frozenset("0123456789uUNxv")
 """Escapes Python and Hyperscan read differently (numeric, Unicode, ``\\v``)."""
 _UNSHARED: Final = re.compile(r"\{,|\[[^\]\n]{0,300}\[[:.=]|\(\?[^:=!<]|\(\?<[^=!]")
 """Syntax read differently: ``{,n}``, POSIX classes, inline flags and named groups."""
-_NOT_PLAIN: Final = re.compile(r"[\x1c-\x1f]")
-"""ASCII characters Python's ``\\s`` matches and Hyperscan's does not."""
 _DATABASES: Final = 16
 
 
@@ -69,8 +67,11 @@ def key(expr: str, flags: int) -> str:
 
 
 def plain(text: str) -> bool:
-    """Whether `text` can be scanned: ASCII, and none of the separators ``\\s`` reads apart."""
-    return text.isascii() and _NOT_PLAIN.search(text) is None
+    """Whether `text` can be scanned: ASCII, without the separators \\x1c-\\x1f (Python's
+    ``\\s`` matches them, Hyperscan's does not)."""
+    return text.isascii() and not (  # four substring tests: faster here than a regex
+        "\x1c" in text or "\x1d" in text or "\x1e" in text or "\x1f" in text
+    )
 
 
 def literal(needle: str) -> str:
