@@ -281,3 +281,17 @@ def test_cancelling_a_job_that_is_not_running_interrupts_nothing() -> None:
     assert decision is not None
     assert decision.strategies == (Strategy.CANCEL,)
     assert decision.reason == "cancelled by the owner"
+
+
+def test_switch_finds_no_backend_holding_any_listed_fallback() -> None:
+    asked = "v1-5-pruned-emaonly.safetensors"
+    failure = classified(C.MODEL_MISSING, features={"model_name": asked, "node_id": "4"})
+    policy = RecoveryPolicy(fallback_models={asked: ["nowhere.safetensors"]})
+    assert models.switch(context(failure, policy=policy)) is None
+    listed = RecoveryPolicy(fallback_models={asked: ["dreamshaper_8.safetensors"]})
+    holder = inventory(
+        backend("gpu-a"),
+        backend("gpu-b", models={"checkpoints": ["dreamshaper_8.safetensors"]}),
+    )
+    plan = models.switch(context(failure, inv=holder, policy=listed))
+    assert plan is not None and plan.backend_hint == "gpu-b"
