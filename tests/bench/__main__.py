@@ -36,7 +36,7 @@ BENCHES: list[tuple[str, str, str, list[str]]] = [
         "decisions-1000",
         "recovery: decision latency at 1,000 failures/s",
         "tests.bench.decisions",
-        ["--rate", "1000", "--count", "3000"],
+        ["--rate", "1000", "--count", "3000", "--lanes", "256"],
     ),
     (
         "analytics",
