@@ -35,6 +35,8 @@ from recovery.config import Settings as RecoverySettings
 
 RATE = 100.0
 N = 400
+CLASSIFIED: list[float] = []
+"""Seconds from each job.failed to its failure.classified (the first of the two stages)."""
 CATCH_UP = (subj.DURABLE_CLASSIFIER, subj.DURABLE_RECOVERY)
 OOM = "CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 23.65 GiB total capacity; 20.1 GiB already allocated; 1.02 GiB free; 21.0 GiB reserved in total by PyTorch)"  # noqa: E501
 
@@ -108,7 +110,13 @@ async def measure(url: str, rate: float = RATE, count: int = N, lanes: int = 1) 
                 if len(latencies) == count:
                     done.set()
 
+    async def on_classified(msg) -> None:  # type: ignore[no-untyped-def]
+        job = msg.subject.rsplit(".", 1)[-1]
+        if f"{job}-f" in sent:
+            CLASSIFIED.append(time.perf_counter() - sent[f"{job}-f"])
+
     sub = await bus.nc.subscribe(subj.all_of(subj.RECOVERY_DECIDED), cb=on_decision)
+    sub_classified = await bus.nc.subscribe(subj.all_of(subj.FAILURE_CLASSIFIED), cb=on_classified)
     batches = [job_events(i) for i in range(count)]
     for submitted, dispatched, _ in batches:
         await bus.publish(submitted)
@@ -122,6 +130,7 @@ async def measure(url: str, rate: float = RATE, count: int = N, lanes: int = 1) 
     # generous: the serial lane may manage well under 100 events/s on a loaded box
     await asyncio.wait_for(done.wait(), 120 + count / 20)
     await sub.unsubscribe()
+    await sub_classified.unsubscribe()
     stop.set()
     await asyncio.gather(*services)
     await bus.close()
@@ -151,6 +160,8 @@ def main() -> None:
         "sync always):"
     )
     print(f"  p50 {statistics.median(ms):7.1f} ms   p99 {p99:7.1f} ms   max {ms[-1]:7.1f} ms")
+    stage = statistics.median(CLASSIFIED) * 1000 if CLASSIFIED else float("nan")
+    print(f"  of which job.failed → failure.classified (classifier) p50 {stage:7.1f} ms")
     print(f"  (run took {time.perf_counter() - started:.1f} s; load average {load():.1f})")
 
 
