@@ -35,8 +35,14 @@ _OOM_FIELDS: Final = (
     ("reserved_bytes", "reserved in total", _NUM + r" reserved in total by pytorch"),
 )
 _OOM_PATTERNS: Final = tuple(
-    (key, word, re.compile(p, re.IGNORECASE)) for key, word, p in _OOM_FIELDS
+    (key, word, re.compile(p), p.startswith(_NUM)) for key, word, p in _OOM_FIELDS
 )
+"""Searched in the lower-cased text (an IGNORECASE regex costs several times more there); those
+that start with the number only near their word (`_near`)."""
+_NUM_SPAN: Final = 45
+"""More than the longest number, spaces and unit `_NUM` reads (20 + 1 + 12 + 2 + 5)."""
+_TAIL: Final = 40
+"""More than any pattern reads after its word."""
 _GPU_INDEX: Final = re.compile(r"\b(?:gpu|device|cuda:?)\s{0,2}(\d{1,2})\b", re.IGNORECASE)
 _MPS: Final = re.compile(r"\bmps\b|metal", re.IGNORECASE)
 _CPU: Final = re.compile(r"defaultcpuallocator|for an array|\bcpu\b", re.IGNORECASE)
@@ -110,14 +116,30 @@ def memory(text: str, cls: FailureClass) -> dict[str, Any]:
     """Bytes requested/total/free/allocated/reserved as printed, and the device."""
     found: dict[str, Any] = {}
     folded = text.lower()
-    for key, word, pattern in _OOM_PATTERNS:
-        if key not in found and word in folded and (match := pattern.search(text)):
+    for key, word, pattern, leading in _OOM_PATTERNS:
+        if key in found or word not in folded:
+            continue
+        match = _near(pattern, folded, word) if leading else pattern.search(folded)
+        if match:
             found[key] = to_bytes(match.group(1), match.group(2))
     total, free = found.get("total_bytes"), found.get("free_bytes")
     if free is not None and total is not None and free > total:
         del found["free_bytes"]  # an unsigned underflow some drivers print
     device = _device(text, cls)
     return found | ({"device": device} if device else {})
+
+
+def _near(pattern: re.Pattern[str], folded: str, word: str) -> re.Match[str] | None:
+    """`pattern.search(folded)` for a pattern that starts with a number and holds `word`: tried
+    around each occurrence of the word in turn (from a number's start on every position of a
+    long text, the regex costs tens of microseconds)."""
+    start = folded.find(word)
+    while start >= 0:
+        match = pattern.search(folded, max(0, start - _NUM_SPAN), start + len(word) + _TAIL)
+        if match:
+            return match
+        start = folded.find(word, start + 1)
+    return None
 
 
 def to_bytes(number: str, unit: str) -> int:

@@ -249,3 +249,49 @@ def test_a_validation_report_in_text_yields_the_same_features() -> None:
         }
         == verdict.features
     )
+
+
+def _memory_reference(text: str) -> dict[str, int]:
+    """What memory() read before it searched the folded text near each word: every pattern,
+    case ignored, over the whole text."""
+    import re
+
+    from classifier.features import _OOM_FIELDS
+
+    found: dict[str, int] = {}
+    for key, word, pattern in _OOM_FIELDS:
+        match = re.search(pattern, text, re.IGNORECASE)
+        if key not in found and word in text.lower() and match:
+            found[key] = to_bytes(match.group(1), match.group(2))
+    return found
+
+
+@pytest.mark.parametrize("upper", [False, True])
+def test_memory_amounts_equal_a_whole_text_search(upper: bool) -> None:
+    """On every OOM message of the corpus (and upper-cased), and on repeated, far-apart words."""
+    import json
+    from pathlib import Path
+
+    from classifier.features import memory
+
+    corpus = Path(__file__).resolve().parents[2] / "corpus"
+    texts = [
+        json.loads(line)["message"]
+        for path in sorted(corpus.glob("*.jsonl"))
+        for line in path.read_text("utf-8").splitlines()
+        if json.loads(line)["label"] in ("GPU_OOM", "HOST_OOM")
+    ]
+    texts += [
+        "1 free; then " + "x" * 200 + " 12345678901234567890.5 GiB free; and 3 MiB free;",
+        "of which 0 bytes is free; 99999999999999999999999 MiB already allocated"
+        " 5 KiB already allocated",
+    ]
+    assert len(texts) > 40
+    for text in texts:
+        text = text.upper() if upper else text
+        amounts = {k: v for k, v in memory(text, C.GPU_OOM).items() if k != "device"}
+        reference = _memory_reference(text)
+        total, free = reference.get("total_bytes"), reference.get("free_bytes")
+        if free is not None and total is not None and free > total:
+            del reference["free_bytes"]
+        assert amounts == reference, text
