@@ -11,6 +11,8 @@ from cr_client.bus import Bus
 from cr_runtime.consumer import Consumer
 
 ReadyCheck = Callable[[], Awaitable[bool]]
+SHUTDOWN_S = 1.0
+"""How long a stopping service waits for a health request in flight."""
 
 
 def readiness(
@@ -60,8 +62,9 @@ def health_app(ready: ReadyCheck) -> web.Application:
 async def start_health_server(
     app: web.Application, port: int, host: str = "0.0.0.0"
 ) -> web.AppRunner:
-    """Serve `app` on `host:port` until the returned runner's ``cleanup()`` (no access log)."""
-    runner = web.AppRunner(app, access_log=None)
+    """Serve `app` on `host:port` until the returned runner's ``cleanup()`` (no access log;
+    a request still in flight then gets `SHUTDOWN_S`, not aiohttp's default minute)."""
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_S)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     return runner
