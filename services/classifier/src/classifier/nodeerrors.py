@@ -6,6 +6,7 @@ import re
 from typing import Any, Final
 
 import msgspec
+import msgspec.structs
 
 MAX_NODE_ERRORS: Final = 32
 _FIELD: Final = 300
@@ -89,11 +90,6 @@ def _options(text: str) -> tuple[str, ...] | None:
     return tuple(_QUOTED.findall(text[: text.find("]") + 1])[:200])
 
 
-def fields(view: NodeErrorView) -> dict[str, Any]:
-    """`view` as keyword arguments (to build a changed copy)."""
-    return {name: getattr(view, name) for name in NodeErrorView.__struct_fields__}
-
-
 def _record(item: Any) -> dict[str, Any]:
     if isinstance(item, dict):
         return item
@@ -125,9 +121,7 @@ def _from_record(rec: dict[str, Any]) -> NodeErrorView:
     if kind == "value_not_in_list" and not has_value:
         parsed = not_in_view(details, kind, view.message)
         if parsed is not None:
-            return NodeErrorView(
-                **{**fields(parsed), "node_id": view.node_id, "class_type": view.class_type}
-            )
+            return msgspec.structs.replace(parsed, node_id=view.node_id, class_type=view.class_type)
     return view
 
 

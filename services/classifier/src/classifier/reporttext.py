@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from classifier.nodeerrors import MAX_NODE_ERRORS, NodeErrorView, fields, ident, not_in_view, number
+import msgspec.structs
+
+from classifier.nodeerrors import MAX_NODE_ERRORS, NodeErrorView, ident, not_in_view, number
 from classifier.patterns import fold
 
 MAX_LINES: Final = 400
@@ -152,4 +154,4 @@ def _with_node(view: NodeErrorView, node: tuple[str, str]) -> NodeErrorView:
     class_type, node_id = node
     if class_type.startswith("("):
         class_type = ""
-    return NodeErrorView(**{**fields(view), "class_type": class_type[:_FIELD], "node_id": node_id})
+    return msgspec.structs.replace(view, class_type=class_type[:_FIELD], node_id=node_id)
