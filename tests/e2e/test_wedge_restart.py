@@ -15,6 +15,9 @@ from nats.js.errors import KeyNotFoundError
 from comfy_recovery.demo import base_workflow
 from comfysim import FaultSpec, SimBackendSpec
 from contracts import (
+    BackendHealth,
+    BreakerChanged,
+    BreakerState,
     BusSettings,
     FailureClass,
     FailureClassified,
@@ -27,6 +30,7 @@ from contracts import subjects as subj
 from cr_client import Bus
 from monitor.watchdog import DEAF_AFTER_S
 from tests.support.natsd import NatsServer
+from tests.support.stream import stored_events
 from tests.support.system import System, running_system, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -88,6 +92,28 @@ async def test_a_wedged_backend_is_restarted_and_the_job_completes_elsewhere(
     finally:
         await bus.close()
     assert (record["outcome"], record["hook"]) == ("restarted", "simulator")
+
+    # the restart, not the quarantine's open time, lets a probe judge the fresh process
+    bus = await Bus.connect(BusSettings(url=nats_server.url), ensure=False)
+    try:
+
+        async def probing() -> list[BreakerChanged]:
+            events = await stored_events(bus, subj.TELEMETRY_STREAM, f"{subj.BACKEND_BREAKER}.>")
+            return [
+                e
+                for e in events
+                if isinstance(e, BreakerChanged)
+                and e.backend_id == wedged
+                and e.state is BreakerState.HALF_OPEN
+            ]
+
+        [half_open, *_] = await wait_for(probing, 60)
+        health = await stored_events(bus, subj.TELEMETRY_STREAM, f"{subj.BACKEND_HEALTH}.>")
+    finally:
+        await bus.close()
+    notices = [e for e in health if isinstance(e, BackendHealth) and e.restarted]
+    assert [n.backend_id for n in notices] == [wedged]
+    assert half_open.causation_id == f"{notices[0].event_id}:half-open"
 
 
 async def restart_record(bus: Bus, backend_id: str) -> dict[str, str] | None:

@@ -23,6 +23,9 @@ class BackendHealth(Event, frozen=True, kw_only=True, tag=subjects.BACKEND_HEALT
     vram_total: int | None = None
     vram_free: int | None = None
     error: str | None = None
+    restarted: bool = False
+    """The monitor has just restarted the backend (its restart hook succeeded): a fresh
+    process, which recovery lets a probe judge at once instead of waiting out its breaker."""
 
 
 class BackendInventory(Event, frozen=True, kw_only=True, tag=subjects.BACKEND_INVENTORY):

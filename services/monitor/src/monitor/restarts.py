@@ -122,6 +122,7 @@ class Restarter:
             return "failed"
         log.warning("restart.done", backend=request.backend_id, hook=hook.name, detail=detail)
         await self._record(request, hook.name, "restarted", detail)
+        await self.out.bus.publish(self._notice(request.backend_id, error=None, restarted=True))
         return "restarted"
 
     async def _no_hook(self, request: RestartRequest) -> None:
@@ -131,24 +132,32 @@ class Restarter:
             "(CR_MONITOR_RESTART_HOOK): restart this backend by hand"
         )
         log.error("restart.no_hook", backend=request.backend_id, reason=request.reason)
-        last = self.last_health(request.backend_id)
-        event_id, now = new_event_id(), utcnow()
-        if last is not None:
-            notice = msgspec.structs.replace(
-                last, event_id=event_id, occurred_at=now, source=self.out.source, error=message
-            )
-        else:
-            notice = BackendHealth(
-                event_id=event_id,
-                job_id=CONTROL_JOB_ID,
-                occurred_at=now,
-                source=self.out.source,
-                backend_id=request.backend_id,
-                reachable=True,
-                error=message,
-            )
-        await self.out.bus.publish(notice)
+        await self.out.bus.publish(self._notice(request.backend_id, error=message))
         await self._record(request, "none", "no_hook", message)
+
+    def _notice(self, backend_id: str, error: str | None, restarted: bool = False) -> BackendHealth:
+        """A health event about a restart (its last probe's figures, when there is one)."""
+        last = self.last_health(backend_id)
+        event_id, now, source = new_event_id(), utcnow(), self.out.source
+        if last is not None:
+            return msgspec.structs.replace(
+                last,
+                event_id=event_id,
+                occurred_at=now,
+                source=source,
+                error=error,
+                restarted=restarted,
+            )
+        return BackendHealth(
+            event_id=event_id,
+            job_id=CONTROL_JOB_ID,
+            occurred_at=now,
+            source=source,
+            backend_id=backend_id,
+            reachable=True,
+            error=error,
+            restarted=restarted,
+        )
 
     async def _record(self, request: RestartRequest, hook: str, outcome: str, detail: str) -> None:
         """Count it, and keep it in the registry as ``<backend>.restart``."""

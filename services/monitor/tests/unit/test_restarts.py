@@ -231,6 +231,8 @@ async def test_a_restart_request_runs_the_hook_once_per_cooldown() -> None:
         "counting",
         "done",
     )
+    [notice] = bus.published  # recovery lets a probe judge the fresh process at once
+    assert isinstance(notice, BackendHealth) and notice.restarted and notice.error is None
 
 
 async def test_only_a_requested_restart_of_one_of_our_backends_is_acted_on() -> None:

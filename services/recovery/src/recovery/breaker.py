@@ -245,6 +245,15 @@ def quarantine(
     return replace(opened, open_until=until)
 
 
+def restarted(breaker: Breaker, event_id: str, at: float, config: BreakerConfig) -> Breaker:
+    """The backend was restarted at `at` (a fresh process): an open breaker that opened before
+    then goes half-open now, and the first probe judges the new process (a wedged worker's
+    quarantine would otherwise keep a healthy backend out for its whole open time)."""
+    if breaker.state is not BreakerState.OPEN or (breaker.opened_at or at) > at:
+        return breaker
+    return tick(replace(breaker, open_until=at, cause=event_id), at, config)
+
+
 def effective_state(breaker: Breaker, now: float, config: BreakerConfig) -> BreakerState:
     """The state at `now`, counting an elapsed open time."""
     return tick(breaker, now, config).state

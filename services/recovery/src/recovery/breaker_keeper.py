@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from contracts.backend import BreakerChanged, BreakerState
+from contracts.backend import BackendHealth, BreakerChanged, BreakerState
 from contracts.codec import AnyEvent
 from contracts.envelope import CONTROL_JOB_ID, derive_event_id
 from contracts.failure import FailureClassified
@@ -88,6 +88,13 @@ class BreakerKeeper:
         await self.change(
             action.backend_id,
             lambda b: breakers.quarantine(b, decision.event_id, at, action.reason, config),
+        )
+
+    async def restarted(self, event: BackendHealth) -> None:
+        """The monitor restarted the backend: let a probe judge the new process now."""
+        at, config = event.occurred_at.timestamp(), self.backends.config
+        await self.change(
+            event.backend_id, lambda b: breakers.restarted(b, event.event_id, at, config)
         )
 
     async def change(self, backend_id: str, change: Callable[[Breaker], Breaker]) -> None:

@@ -127,6 +127,8 @@ class Handlers:
                 await self.deps.backends.record_inventory(event)
             case BackendHealth():
                 await self.deps.backends.record_health(event)
+                if event.restarted:
+                    await self.breakers.restarted(event)
             case _:
                 pass
 

@@ -15,6 +15,7 @@ from recovery.breaker import (
     record_failure,
     record_neutral,
     record_success,
+    restarted,
     tick,
 )
 
@@ -158,6 +159,17 @@ def test_quarantine_opens_it_now_and_is_idempotent() -> None:
 def test_a_quarantine_while_open_restarts_its_open_time() -> None:
     b = quarantine(opened(), "q", 10, "wedged", CFG)
     assert (b.open_until, b.cause, b.reopens) == (20, "q", 0)
+
+
+def test_a_restart_after_it_opened_lets_a_probe_judge_the_new_process_at_once() -> None:
+    """A wedged worker quarantined at 5 (open until 15) and restarted at 6: half-open at 6,
+    not at 15. A restart from before it opened changes nothing, nor does one while closed."""
+    b = quarantine(Breaker("a"), "q1", 5, "wedged", CFG)
+    fresh = restarted(b, "r1", 6, CFG)
+    assert (fresh.state, fresh.cause) == (S.HALF_OPEN, "r1:half-open")
+    assert restarted(b, "r0", 4, CFG) is b
+    closed = Breaker("a")
+    assert restarted(closed, "r2", 6, CFG) is closed
 
 
 def test_a_jobs_own_failure_is_a_verdict_only_for_a_probe() -> None:
