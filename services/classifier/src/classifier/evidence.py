@@ -96,7 +96,7 @@ def normalize(raw: FailureEvidence | Mapping[str, Any] | Any) -> Evidence:
     surface = clip(raw_surface, 40).strip().lower()
     message = clip(raw_message, MAX_TEXT)
     body = "" if raw_body is None else clip(raw_body, MAX_TEXT)
-    declared = _short(raw_type, MAX_FIELD)
+    declared = "" if raw_type is None else _short(raw_type, MAX_FIELD)
     trusted = declared if declared and _CLASS_PATH.fullmatch(declared) else ""
     parsed_body = _parse_body(raw_body, surface)
     node_errors = from_structured(raw_node_errors) or from_body(parsed_body)
@@ -109,14 +109,16 @@ def normalize(raw: FailureEvidence | Mapping[str, Any] | Any) -> Evidence:
         _frames(raw_traceback),
         trusted,
         "" if trusted else _inferred_type(message),
-        _short(node_id, MAX_FIELD),
-        _short(raw_node_type, MAX_FIELD) or _executing_node(message),
-        _short(validation_type, MAX_FIELD) or _body_error(parsed_body, "type"),
+        "" if node_id is None else _short(node_id, MAX_FIELD),  # most are None: no call
+        (_short(raw_node_type, MAX_FIELD) if raw_node_type is not None else "")
+        or _executing_node(message),
+        (_short(validation_type, MAX_FIELD) if validation_type is not None else "")
+        or (_body_error(parsed_body, "type") if parsed_body else ""),
         None if status is None else _status(status),
-        _short(observation, 40).lower(),
+        "" if observation is None else _short(observation, 40).lower(),
         interrupted is True,
-        _short(version, 40),
-        _short(device, 40),
+        "" if version is None else _short(version, 40),
+        "" if device is None else _short(device, 40),
         node_errors,
         _missing_class(parsed_body) if parsed_body else "",
         _inputs(inputs),

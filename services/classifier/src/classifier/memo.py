@@ -10,19 +10,21 @@ V = TypeVar("V")
 
 
 class Memo(Generic[K, V]):
-    """At most `size` entries; the least recently used one goes first. Not thread-safe (the
-    service classifies on one event loop)."""
+    """At most `size` entries; the least recently used one goes first (with `lru=False`, the
+    oldest: a hit then costs one lookup, not two). Not thread-safe (the service classifies on
+    one event loop)."""
 
-    __slots__ = ("_entries", "size")
+    __slots__ = ("_entries", "_lru", "size")
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, *, lru: bool = True) -> None:
         self.size = size
+        self._lru = lru
         self._entries: OrderedDict[K, V] = OrderedDict()
 
     def get(self, key: K) -> V | None:
         """The value kept for `key`, or None."""
         value = self._entries.get(key)
-        if value is not None:
+        if value is not None and self._lru:
             self._entries.move_to_end(key)
         return value
 

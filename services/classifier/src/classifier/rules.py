@@ -151,7 +151,7 @@ class RuleSet:
     )
     """Verdicts already given under these rules, by the evidence's JSON (see engine.classify)."""
     decisions: Memo[tuple[Any, ...], tuple[Rule | None, float]] = field(
-        default_factory=lambda: Memo(DECISION_MEMO), compare=False, repr=False
+        default_factory=lambda: Memo(DECISION_MEMO, lru=False), compare=False, repr=False
     )
     """Rule decisions on scanned facts by their signature (see engine._decide_scanned)."""
 

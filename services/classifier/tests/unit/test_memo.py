@@ -37,3 +37,18 @@ def test_the_memo_drops_the_least_recently_used_entry() -> None:
     assert memo.get("a") == 1
     memo.put("c", 3)
     assert (memo.get("a"), memo.get("b"), memo.get("c"), len(memo)) == (1, None, 3, 2)
+
+
+def test_without_lru_the_oldest_entry_goes_first_whatever_was_read() -> None:
+    memo: Memo[str, int] = Memo(2, lru=False)
+    memo.put("a", 1)
+    memo.put("b", 2)
+    assert memo.get("a") == 1
+    memo.put("c", 3)
+    assert (memo.get("a"), memo.get("b"), memo.get("c")) == (None, 2, 3)
+    lru: Memo[str, int] = Memo(2)
+    lru.put("a", 1)
+    lru.put("b", 2)
+    assert lru.get("a") == 1
+    lru.put("c", 3)
+    assert (lru.get("a"), lru.get("b"), lru.get("c")) == (1, None, 3)
