@@ -99,7 +99,9 @@ def normalize(raw: FailureEvidence | Mapping[str, Any] | Any) -> Evidence:
     declared = "" if raw_type is None else _short(raw_type, MAX_FIELD)
     trusted = declared if declared and _CLASS_PATH.fullmatch(declared) else ""
     parsed_body = _parse_body(raw_body, surface)
-    node_errors = from_structured(raw_node_errors) or from_body(parsed_body)
+    node_errors = (from_structured(raw_node_errors) if raw_node_errors else ()) or (
+        from_body(parsed_body) if parsed_body else ()
+    )
     if not node_errors and (surface != "execution_error" or not trusted):
         node_errors = from_text(f"{message}\n{body}" if body else message, surface)
     return Evidence(  # by position: a Struct's keyword matching costs more than the rest

@@ -109,7 +109,7 @@ class Scanner:
 
     def scan(self, text: str) -> frozenset[str] | None:
         """The keys found in a `plain` text; None when the scanner is not usable."""
-        databases = self._databases()
+        databases = self._ready if self._ready is not None else self._databases()
         if databases is None:
             return None
         data = text.encode("ascii")
