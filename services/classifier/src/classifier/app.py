@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import structlog
+
 from classifier.config import Settings
 from classifier.handlers import FailureHandler
 from classifier.rulebook import RuleBook
@@ -15,12 +17,15 @@ from cr_runtime.consumer import Consumer
 from cr_runtime.service import Service, run_service
 
 SERVICE = "classifier"
+log = structlog.get_logger(__name__)
 
 
 async def build(bus: Bus, settings: Settings) -> Service:
     """The classifier's consumer and its rule watchers, on a connected bus."""
     book = RuleBook()
     report(default_rules().errors, "default")
+    if not default_rules().vocabulary.prepare():  # compiled before the first failure arrives
+        log.warning("rules.scan_unavailable", source="default")
     file_rules = FileRules(settings.rules_file, book, settings.rules_poll_s)
     file_rules.check()
     kv_rules = KvRules(await bus.kv(subjects.KV_RULES), book)

@@ -189,6 +189,11 @@ class Vocabulary:
             return frozenset()
         return frozenset(map(_VALUE, self._automaton.iter(folded)))
 
+    def prepare(self) -> bool:
+        """Compile the scan databases now (else the first classification does, ~1 s for the
+        default rules); whether scanning is usable (else the regexes decide, more slowly)."""
+        return self._scanner is not None and self._scanner.usable
+
     def _scanned(self, text: str) -> frozenset[str] | None:
         """The keys of the patterns that match a plain `text` and of the needles in it; None
         when there is no usable scanner (then `present` and the regexes decide)."""
