@@ -295,3 +295,13 @@ def test_switch_finds_no_backend_holding_any_listed_fallback() -> None:
     )
     plan = models.switch(context(failure, inv=holder, policy=listed))
     assert plan is not None and plan.backend_hint == "gpu-b"
+
+
+def test_an_interrupted_prompt_whose_backend_is_out_moves_only_if_another_can_take_it() -> None:
+    evidence = FailureEvidence(surface="execution_interrupted", node_id="3")
+    failure = classified(C.INTERRUPTED, evidence=evidence)
+    out = backend("gpu-a", reachable=False)
+    assert resume.resume(context(failure, inv=inventory(out))) is None
+    plan = resume.resume(context(failure, inv=inventory(out, backend("gpu-b"))))
+    assert plan is not None and plan.backend_hint == "gpu-b"
+    assert plan.strategies == (Strategy.RESUME, Strategy.REROUTE)
