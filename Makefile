@@ -65,7 +65,7 @@ COV_CORES := libs/contracts/src/contracts/codec.py,libs/contracts/src/contracts/
   services/classifier/src/classifier/engine.py,services/recovery/src/recovery/decide.py,$\
   services/recovery/src/recovery/chains.py,services/recovery/src/recovery/breaker.py,$\
   services/recovery/src/recovery/outliers.py,services/recovery/src/recovery/strategies/*
-COV_FLOORS := libs/contracts:85 libs/client:43 libs/runtime:38 libs/cli:45 services/submitter:51 \
+COV_FLOORS := libs/contracts:85 libs/client:43 libs/runtime:60 libs/cli:45 services/submitter:51 \
   services/monitor:74 services/classifier:85 services/recovery:85 services/analytics:85
 coverage: install ## unit tests under branch coverage: 100% on the decision cores, per-package floors
 	@rm -rf $(COV_DIR) && mkdir -p $(COV_DIR)
