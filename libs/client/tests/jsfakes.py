@@ -1,0 +1,92 @@
+"""In-memory stand-ins for the NATS seams `cr_client` uses (a JetStream context, a KV bucket,
+a connection), so the real `Bus`, `JobReader` and `JobClient` run without a server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+from nats.js.api import PubAck
+from nats.js.errors import KeyNotFoundError, NotFoundError
+from nats.js.kv import KeyValue
+
+
+@dataclass
+class FakeKV:
+    """A KV bucket: get only (what the reader needs)."""
+
+    bucket: str
+    values: dict[str, bytes | None] = field(default_factory=dict)
+
+    async def get(self, key: str) -> KeyValue.Entry:
+        if key not in self.values:
+            raise KeyNotFoundError
+        return KeyValue.Entry(self.bucket, key, self.values[key], 1, 0, 0, None)
+
+
+@dataclass
+class FakeJS:
+    """A JetStream context over one ordered list of stored messages.
+
+    `failures` are raised, first to last, by the next publishes.
+    """
+
+    stored: list[tuple[str, bytes, dict[str, str]]] = field(default_factory=list)
+    buckets: dict[str, FakeKV] = field(default_factory=dict)
+    failures: list[BaseException] = field(default_factory=list)
+    get_failures: list[BaseException] = field(default_factory=list)
+    waits: list[float | None] = field(default_factory=list)
+
+    async def publish(
+        self, subject: str, data: bytes, timeout: float | None = None, headers: Any = None
+    ) -> PubAck:
+        self.waits.append(timeout)
+        if self.failures:
+            raise self.failures.pop(0)
+        self.stored.append((subject, data, dict(headers or {})))
+        return PubAck(stream="EVENTS", seq=len(self.stored))
+
+    async def get_msg(
+        self, stream: str, seq: int, subject: str, next: bool, direct: bool
+    ) -> SimpleNamespace:
+        if self.get_failures:
+            raise self.get_failures.pop(0)
+        job = subject.rsplit(".", 1)[1]
+        for number, (stored, data, _) in enumerate(self.stored, start=1):
+            if number >= seq and stored.endswith(f".{job}"):
+                return SimpleNamespace(seq=number, data=data, subject=stored)
+        raise NotFoundError
+
+    async def get_last_msg(self, stream: str, subject: str) -> SimpleNamespace:
+        for number, (stored, data, _) in reversed(list(enumerate(self.stored, start=1))):
+            if stored == subject:
+                return SimpleNamespace(seq=number, data=data, subject=stored)
+        raise NotFoundError
+
+    async def key_value(self, bucket: str) -> FakeKV:
+        return self.buckets.setdefault(bucket, FakeKV(bucket))
+
+
+@dataclass
+class FakeNC:
+    """A connection: its JetStream context, max_payload, and how it was closed."""
+
+    js: FakeJS = field(default_factory=FakeJS)
+    max_payload: int = 1_048_576
+    is_closed: bool = False
+    drain_error: BaseException | None = None
+    calls: list[str] = field(default_factory=list)
+
+    def jetstream(self, timeout: float = 5.0) -> FakeJS:
+        return self.js
+
+    async def drain(self) -> None:
+        self.calls.append("drain")
+        if self.drain_error is not None:
+            raise self.drain_error
+        self.is_closed = True
+
+    async def close(self) -> None:
+        self.calls.append("close")
+        self.is_closed = True
