@@ -69,6 +69,10 @@ class MemKV:
         self._check()
         self._store(key, b"", KV_DEL)
 
+    async def purge(self, key: str) -> None:
+        self._check()
+        self.entries.pop(key, None)
+
     async def keys(self) -> list[str]:
         self._check()
         live = [k for k in self.entries if self.live(k)]
