@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from nats.js.api import PubAck
-from nats.js.errors import KeyNotFoundError, NotFoundError
+from nats.js.errors import KeyNotFoundError, NoKeysError, NotFoundError
 from nats.js.kv import KeyValue
 
 
@@ -18,6 +18,11 @@ class FakeKV:
 
     bucket: str
     values: dict[str, bytes | None] = field(default_factory=dict)
+
+    async def keys(self) -> list[str]:
+        if not self.values:
+            raise NoKeysError
+        return list(self.values)
 
     async def get(self, key: str) -> KeyValue.Entry:
         if key not in self.values:
@@ -37,6 +42,8 @@ class FakeJS:
     failures: list[BaseException] = field(default_factory=list)
     get_failures: list[BaseException] = field(default_factory=list)
     waits: list[float | None] = field(default_factory=list)
+    dead: dict[int, SimpleNamespace] = field(default_factory=dict)
+    """The dead-letter stream, by sequence (read without a subject)."""
 
     async def publish(
         self, subject: str, data: bytes, timeout: float | None = None, headers: Any = None
@@ -48,8 +55,12 @@ class FakeJS:
         return PubAck(stream="EVENTS", seq=len(self.stored))
 
     async def get_msg(
-        self, stream: str, seq: int, subject: str, next: bool, direct: bool
+        self, stream: str, seq: int, subject: str = "", next: bool = False, direct: bool = False
     ) -> SimpleNamespace:
+        if not subject:
+            if seq not in self.dead:
+                raise NotFoundError
+            return self.dead[seq]
         if self.get_failures:
             raise self.get_failures.pop(0)
         job = subject.rsplit(".", 1)[1]
@@ -66,6 +77,22 @@ class FakeJS:
 
     async def key_value(self, bucket: str) -> FakeKV:
         return self.buckets.setdefault(bucket, FakeKV(bucket))
+
+    async def stream_info(self, stream: str) -> Any:
+        if not self.dead:
+            raise NotFoundError
+        return SimpleNamespace(
+            state=SimpleNamespace(first_seq=min(self.dead), last_seq=max(self.dead))
+        )
+
+    async def add_stream(self, config: Any) -> None:
+        """`ensure_streams` creates the streams (nothing to keep here)."""
+
+    async def consumer_info(self, stream: str, durable: str) -> Any:
+        raise NotFoundError  # every durable is (re)created by `ensure_streams`
+
+    async def add_consumer(self, stream: str, config: Any) -> None:
+        """An updated durable (nothing to keep here)."""
 
 
 @dataclass
