@@ -9,6 +9,7 @@ import asyncio
 import json
 import socket
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -21,11 +22,14 @@ from comfy_recovery import settings_doc
 from comfy_recovery.cli import main
 from comfy_recovery.errors import EXIT_JOB_FAILED, EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_USAGE
 from contracts import JobStatus, JobView, codec, subjects
+from contracts.backend import BackendHealth, BackendInventory
 from contracts.control import DispatchResumed, EmergencyStopRequested
 from contracts.job import JobCancelRequested, JobRetryRequested, JobSubmitted
 from contracts.readmodel import RecoveryStep, encode_view
 from contracts.recovery import RecoveryDecided
 from libs.client.tests.jsfakes import FakeNC
+from services.recovery.tests.builders import ALL_MODELS, CORE_NODES, GIB, T0
+from services.recovery.tests.unit.test_replay import history
 from tests.support.samples import AT, SAMPLES, WORKFLOW
 
 SUBMITTED, _, PROGRESS, COMPLETED = SAMPLES[:4]
@@ -270,3 +274,40 @@ def test_the_settings_table_names_every_variable_once(tmp_path: Path) -> None:
     text = readme.read_text()
     assert "\nold\n" not in text and text.startswith("before\n") and text.endswith("\nafter\n")
     assert table in text
+
+
+def test_replay_reports_the_hand_computed_difference_over_fakes(
+    nc: FakeNC, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The figures of the live test in test_replay_cmd.py, and nothing published."""
+    env: dict[str, Any] = {"job_id": "-", "source": "monitor", "backend_id": "gpu-a"}
+    before = T0 - timedelta(minutes=1)
+    inventory = BackendInventory(
+        event_id="inv-a",
+        occurred_at=before,
+        node_classes=sorted(CORE_NODES),
+        models=ALL_MODELS,
+        vram_total=8 * GIB,
+        **env,
+    )
+    health = BackendHealth(event_id="health-a", occurred_at=before, reachable=True, **env)
+    nc.js.telemetry = [codec.encode(inventory), b"{junk", codec.encode(health)]
+    store(nc, *(event for events in history().values() for event in events))
+    stored = len(nc.js.stored)
+    policy = tmp_path / "p.json"
+    policy.write_text(json.dumps({"allow_degradation": True, "max_attempts": 2}))
+    code, out, err = run(["replay", "--policy", str(policy), "--json"], capsys)
+    assert code == 0, err
+    printed = json.loads(out)
+    assert printed["jobs"]["saved"] == 1 and printed["unreadable_jobs"] == 0
+    assert printed["decisions"]["reproduced"] == {"checked": 5, "same": 5}
+    assert printed["attempts"] == {"recorded": 6, "replayed": [7, 7]}
+    assert printed["gpu_seconds"] == {"recorded": 110.0, "replayed": [140.0, 140.0]}
+    code, out, _ = run(["replay", "--policy", str(policy), "--since", "2000-01-01"], capsys)
+    assert "decisions changed: 1 of 5 (the recorded policy reproduces 5 of 5" in out
+    assert "GPU_OOM: 1 of 3 (ABORT -> REDUCE_PARAMS x1)" in out
+    assert "job oom-big: saved" in out
+    late = (T0 + timedelta(hours=1)).isoformat()
+    code, out, _ = run(["replay", "--policy", str(policy), "--since", late, "--json"], capsys)
+    assert json.loads(out)["jobs"]["replayed"] == 0
+    assert len(nc.js.stored) == stored and nc.js.consumers_left == []

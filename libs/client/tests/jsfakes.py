@@ -11,6 +11,8 @@ from nats.js.api import PubAck
 from nats.js.errors import KeyNotFoundError, NoKeysError, NotFoundError
 from nats.js.kv import KeyValue
 
+from contracts import subjects
+
 
 @dataclass
 class FakeKV:
@@ -44,6 +46,9 @@ class FakeJS:
     waits: list[float | None] = field(default_factory=list)
     dead: dict[int, SimpleNamespace] = field(default_factory=dict)
     """The dead-letter stream, by sequence (read without a subject)."""
+    telemetry: list[bytes] = field(default_factory=list)
+    """The telemetry stream (read through an ephemeral pull consumer)."""
+    consumers_left: list[str] = field(default_factory=list)
 
     async def publish(
         self, subject: str, data: bytes, timeout: float | None = None, headers: Any = None
@@ -63,9 +68,8 @@ class FakeJS:
             return self.dead[seq]
         if self.get_failures:
             raise self.get_failures.pop(0)
-        job = subject.rsplit(".", 1)[1]
         for number, (stored, data, _) in enumerate(self.stored, start=1):
-            if number >= seq and stored.endswith(f".{job}"):
+            if number >= seq and _matches(subject, stored):
                 return SimpleNamespace(seq=number, data=data, subject=stored)
         raise NotFoundError
 
@@ -79,11 +83,38 @@ class FakeJS:
         return self.buckets.setdefault(bucket, FakeKV(bucket))
 
     async def stream_info(self, stream: str) -> Any:
+        if stream == subjects.TELEMETRY_STREAM:
+            return SimpleNamespace(state=SimpleNamespace(messages=len(self.telemetry)))
         if not self.dead:
             raise NotFoundError
         return SimpleNamespace(
             state=SimpleNamespace(first_seq=min(self.dead), last_seq=max(self.dead))
         )
+
+    async def pull_subscribe(self, subject: str, stream: str, config: Any) -> Any:
+        """An ephemeral consumer over the telemetry stream, all in one fetch."""
+        self.consumers_left.append("ephemeral")
+        left = len(self.telemetry)
+        batch = [
+            SimpleNamespace(data=data, metadata=SimpleNamespace(num_pending=left - i))
+            for i, data in enumerate(self.telemetry, start=1)
+        ]
+
+        async def fetch(n: int, timeout: float) -> list[Any]:
+            if not batch:
+                raise TimeoutError
+            return [batch.pop(0) for _ in range(min(n, len(batch)))]
+
+        async def consumer_info() -> Any:
+            return SimpleNamespace(name="ephemeral")
+
+        async def unsubscribe() -> None:
+            return None
+
+        return SimpleNamespace(fetch=fetch, consumer_info=consumer_info, unsubscribe=unsubscribe)
+
+    async def delete_consumer(self, stream: str, name: str) -> None:
+        self.consumers_left.remove(name)
 
     async def add_stream(self, config: Any) -> None:
         """`ensure_streams` creates the streams (nothing to keep here)."""
@@ -93,6 +124,17 @@ class FakeJS:
 
     async def add_consumer(self, stream: str, config: Any) -> None:
         """An updated durable (nothing to keep here)."""
+
+
+def _matches(pattern: str, subject: str) -> bool:
+    """NATS subject matching: ``*`` one token, ``>`` the rest."""
+    want, have = pattern.split("."), subject.split(".")
+    for i, token in enumerate(want):
+        if token == ">":
+            return len(have) > i
+        if i >= len(have) or token not in ("*", have[i]):
+            return False
+    return len(want) == len(have)
 
 
 @dataclass
