@@ -109,6 +109,7 @@ class Watch:
 @dataclass
 class Msg:
     data: bytes
+    seq: int = 0
 
 
 class MemJS:
@@ -116,6 +117,7 @@ class MemJS:
 
     def __init__(self) -> None:
         self.by_subject: dict[str, bytes] = {}
+        self.seqs: dict[str, int] = {}
         self.fail_with: BaseException | None = None
 
     async def get_last_msg(self, stream: str, subject: str) -> Msg:
@@ -123,7 +125,7 @@ class MemJS:
             raise self.fail_with
         if subject not in self.by_subject:
             raise NotFoundError
-        return Msg(self.by_subject[subject])
+        return Msg(self.by_subject[subject], self.seqs.get(subject, 0))
 
 
 class FakeBus:
@@ -144,7 +146,9 @@ class FakeBus:
 
     def seed(self, event: AnyEvent) -> None:
         """Put `event` in the stream without recording it as published."""
-        self.js.by_subject[codec.subject_for(event)] = codec.encode(event)
+        subject = codec.subject_for(event)
+        self.js.by_subject[subject] = codec.encode(event)
+        self.js.seqs[subject] = 1 + max(self.js.seqs.values(), default=0)
 
     def of(self, kind: type[Any]) -> list[Any]:
         return [e for e in self.events if isinstance(e, kind)]
