@@ -8,15 +8,18 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
+from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError, NotFoundError
 from nats.js.kv import KV_DEL, KeyValue
 
-from contracts import BusSettings, codec
+from contracts import BusSettings, JobView, codec, subjects
 from contracts.backends import BackendRef
 from contracts.codec import AnyEvent
+from contracts.readmodel import encode_view
 from submitter.adapters.comfy import ComfyClient
 
 
@@ -193,3 +196,23 @@ class Comfy:
 
     def posted(self, path: str) -> list[Any]:
         return [body for method, p, body in self.requests if method == "POST" and p == path]
+
+
+class ApiBus(FakeBus):
+    """The bus seam plus the core connection the API looks at (payload limit, health, RPC)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stats_reply: bytes | None = None
+
+        async def request(subject: str, data: bytes, timeout: float) -> Any:
+            if self.stats_reply is None:
+                raise NatsTimeoutError
+            return SimpleNamespace(data=self.stats_reply)
+
+        self.nc = SimpleNamespace(max_payload=8 * 1024 * 1024, is_connected=True, request=request)
+
+
+async def store_view(bus: ApiBus, view: JobView) -> None:
+    kv = await bus.kv(subjects.KV_JOBS)
+    await kv.put(view.job_id, encode_view(view))

@@ -5,46 +5,23 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
-from nats.errors import TimeoutError as NatsTimeoutError
 
 from contracts import JobStatus, JobView, subjects
 from contracts.backends import BackendRef
 from contracts.control import DispatchResumed, EmergencyStopRequested
 from contracts.envelope import utcnow
 from contracts.job import JobCancelRequested, JobRetryRequested, JobSubmitted
-from contracts.readmodel import encode_view
 from cr_client import JobClient
-from services.submitter.tests.unit.seam_fakes import FakeBus
+from services.submitter.tests.unit.seam_fakes import ApiBus, store_view
 from submitter.adapters.registry import Registry
 from submitter.api.app import create_api
 from submitter.api.deps import ApiDeps
 
 WORKFLOW = {"5": {"class_type": "EmptyLatentImage", "inputs": {"width": 512}}}
-
-
-class ApiBus(FakeBus):
-    """The bus seam plus the core connection the API looks at (payload limit, health, RPC)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.stats_reply: bytes | None = None
-
-        async def request(subject: str, data: bytes, timeout: float) -> Any:
-            if self.stats_reply is None:
-                raise NatsTimeoutError
-            return SimpleNamespace(data=self.stats_reply)
-
-        self.nc = SimpleNamespace(max_payload=8 * 1024 * 1024, is_connected=True, request=request)
-
-
-async def store_view(bus: ApiBus, view: JobView) -> None:
-    kv = await bus.kv(subjects.KV_JOBS)
-    await kv.put(view.job_id, encode_view(view))
 
 
 @pytest.fixture

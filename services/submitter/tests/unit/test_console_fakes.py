@@ -18,7 +18,7 @@ from contracts.control import DispatchResumed, EmergencyStopRequested
 from contracts.envelope import utcnow
 from contracts.job import JobCancelRequested, JobRetryRequested, JobSubmitted
 from cr_client import JobClient
-from services.submitter.tests.unit.test_api_fakes import ApiBus, store_view
+from services.submitter.tests.unit.seam_fakes import ApiBus, store_view
 from submitter.adapters.registry import Registry
 from submitter.api.app import create_api
 from submitter.api.deps import ApiDeps
