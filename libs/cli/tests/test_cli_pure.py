@@ -16,8 +16,10 @@ from comfy_recovery import leftovers, render
 from comfy_recovery.campaign import report
 from comfy_recovery.campaign.metrics import ABORTED, COMPLETED, JobRun, PromptRecord, by_kind, judge
 from comfy_recovery.campaign.mix import CLEAN, KINDS, NON_RECOVERABLE, RECOVERABLE, JobSpec
+from comfy_recovery.natscluster import NatsCluster
 from comfy_recovery.natsd import NatsServer, nats_server_binary
 from comfy_recovery.params import ParamError, parse_params, parse_value
+from comfy_recovery.stack_nats import LocalNats
 from contracts.recovery import Abort, Dispatch, RecoveryDecided
 from tests.support.samples import AT, SAMPLES, WORKFLOW
 
@@ -138,3 +140,33 @@ def test_a_decision_line_shows_changes_waits_and_the_abort_message() -> None:
     assert render.describe(aborted).endswith("\n      → fix it\n        - one\n        - two")
     assert render.bar(150.0, width=4) == "[####] 150.0%"  # the bar is capped, not the figure
     assert render.bar(-5, width=4) == "[....]  -5.0%"
+
+
+def test_a_local_cluster_routes_every_node_to_the_others(tmp_path: Path) -> None:
+    cluster = NatsCluster(tmp_path, size=3, port=4998)
+    first, *others = cluster.nodes
+    assert first.port == 4998 and cluster.url.startswith("nats://127.0.0.1:4998,")
+    assert len(cluster.url.split(",")) == 3
+    for node in cluster.nodes:
+        text = node.config_text()
+        assert f"listen: 127.0.0.1:{node.cluster_port}" in text
+        routed = {n.cluster_port for n in cluster.nodes if n is not node}
+        assert set(node.route_ports) == routed
+        assert all(f"nats-route://127.0.0.1:{p}" in text for p in routed)
+        assert not node.alive()
+    assert cluster.node("n2") is others[0]
+    with pytest.raises(KeyError, match="n9"):
+        cluster.node("n9")
+    assert cluster.stream_leader("EVENTS") is None  # no node runs
+    cluster.stop()  # none started: nothing to do
+    with pytest.raises(ValueError, match="at least one node"):
+        NatsCluster(tmp_path, size=0)
+
+
+def test_the_stacks_nats_is_one_server_or_a_cluster(tmp_path: Path) -> None:
+    single = LocalNats(tmp_path / "a", 1, 4997, say=print, restarted=lambda: None)
+    assert not single.clustered and single.url == "nats://127.0.0.1:4997"
+    assert [n.port for n in single.nodes()] == [4997]
+    three = LocalNats(tmp_path / "b", 3, None, say=print, restarted=lambda: None)
+    assert three.clustered and len(three.nodes()) == 3
+    assert three.url == ",".join(n.url for n in three.nodes())
