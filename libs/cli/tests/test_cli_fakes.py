@@ -149,6 +149,14 @@ def test_history_lists_the_timeline_or_json_lines(
     assert code == EXIT_NOT_FOUND and out == "" and "no job nobody" in err
 
 
+def test_watch_refuses_a_job_that_does_not_exist(
+    nc: FakeNC, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Following an unknown job would wait forever for its first event: it is refused."""
+    code, out, err = run(["watch", "nobody"], capsys)
+    assert code == EXIT_NOT_FOUND and out == "" and "no job nobody" in err
+
+
 def test_status_shows_the_read_model(nc: FakeNC, capsys: pytest.CaptureFixture[str]) -> None:
     step = RecoveryStep(
         attempt=1,

@@ -119,6 +119,8 @@ async def watch(client: JobClient, job_id: str) -> int:
 
 
 async def cmd_watch(args: argparse.Namespace) -> int:
+    # an unknown job is refused (exit 4), not followed forever waiting for its first event
+    await read_job(args.job, lambda client: client.history(args.job))
     async with await connect() as client:
         return await watch(client, args.job)
 
