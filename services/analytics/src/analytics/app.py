@@ -13,12 +13,12 @@ from nats.aio.msg import Msg
 from analytics.config import Settings
 from analytics.errors import AnalyticsError, StoreUnavailableError
 from analytics.projector import Projector, RetryPolicy
-from analytics.pull import BulkConsumer
 from analytics.stats import collect_stats
 from analytics.store import Store, StoreConfig
 from contracts import subjects
 from contracts.rpc import decode_request, encode_reply
 from cr_client.bus import Bus
+from cr_runtime.bulk import BulkConsumer
 from cr_runtime.service import Service, run_service
 
 log = structlog.get_logger(__name__)

@@ -30,9 +30,9 @@ from nats.aio.msg import Msg
 
 from contracts.errors import PermanentError
 from cr_client.bus import Bus
-from cr_client.pull import BatchPull
-from cr_client.streams import consumer_config, ensure_consumer
-from cr_runtime.consumer import Consumer, Delivery
+from cr_client.streams import consumer_config
+from cr_runtime.bulk import BulkConsumer
+from cr_runtime.consumer import Delivery
 from cr_runtime.delivery import settle
 from recovery.adapters.backends import BackendRegistry
 from recovery.breaker import Breaker
@@ -45,7 +45,7 @@ HOLD_DELAY_S: Final = 0.05
 """Added to a held event's nak delay, so it comes back after the event it waits for."""
 
 
-class LaneConsumer(Consumer):
+class LaneConsumer(BulkConsumer):
     """Recovery's events consumer with one lane per job (see the module's docstring).
 
     Args:
@@ -64,16 +64,8 @@ class LaneConsumer(Consumer):
         """Job → (stream sequence of its nak'd event, that nak's delay)."""
         self._raised: dict[int, BaseException] = {}
 
-    async def _bind(self) -> Any:
-        """Bind through `BatchPull` (nats-py's fetch spends ~100 µs a message)."""
-        if self._sub is None:
-            await self._set_max_ack_pending()
-            await ensure_consumer(self.bus.js, self.spec, self.bus.settings)
-            info = await self.bus.js.consumer_info(self.spec.stream, self.spec.durable)
-            self.max_deliver = int(info.config.max_deliver or -1)
-            pull = BatchPull(self.bus.nc, self.spec.stream, self.spec.durable)
-            self._sub = await pull.open()
-        return self._sub
+    async def _before_bind(self) -> None:
+        await self._set_max_ack_pending()
 
     async def _set_max_ack_pending(self) -> None:
         """Give an existing durable this instance's lane count (created with it otherwise)."""
