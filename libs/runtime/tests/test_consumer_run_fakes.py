@@ -226,6 +226,19 @@ async def test_the_watchdog_waits_its_period_between_checks() -> None:
     assert consumer._sub is not None and len(bus.js.info_errors) == 1  # not probed
 
 
+async def test_the_watchdog_rebinds_only_after_its_period_of_silence_on_a_fake_clock() -> None:
+    now = [100.0]
+    consumer, bus = setup([], handler=handled([]), watchdog_s=5.0, clock=lambda: now[0])
+    bus.js.pending = 4
+    await consumer._bind()
+    now[0] += 4.9
+    await consumer._watchdog()
+    assert consumer._sub is not None  # 4.9 s of silence: not yet
+    now[0] += 0.2
+    await consumer._watchdog()
+    assert consumer._sub is None and bus.js.sub.unsubscribed == 1
+
+
 def test_exactly_one_handler_kind_is_required() -> None:
     bus = FakeBus(FakeJS(FakeSub([])))
     with pytest.raises(ValueError, match="exactly one"):

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from typing import Any, Final
 
 import structlog
@@ -60,6 +61,7 @@ class Consumer:
         batch: messages fetched per pull.
         fetch_timeout_s: seconds a pull waits for messages.
         watchdog_s: silence, with messages pending, after which the subscription is rebound.
+        clock: monotonic seconds (the watchdog's time; injected by tests).
     """
 
     def __init__(
@@ -72,6 +74,7 @@ class Consumer:
         batch: int = 64,
         fetch_timeout_s: float = 1.0,
         watchdog_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if (handler is None) == (batch_handler is None):
             raise ValueError("give exactly one of handler or batch_handler")
@@ -85,8 +88,9 @@ class Consumer:
         self.watchdog_s = watchdog_s
         self._stopping = asyncio.Event()
         self._sub: Any = None
-        self._last_message = time.monotonic()
-        self._last_check = time.monotonic()
+        self.clock = clock
+        self._last_message = clock()
+        self._last_check = clock()
         self.running = False
         self.handled = 0
         self._seconds = metrics.HANDLER_SECONDS.labels(durable)
@@ -108,7 +112,7 @@ class Consumer:
             while not self._stopping.is_set():
                 msgs = await self._fetch()
                 if msgs:
-                    self._last_message = time.monotonic()
+                    self._last_message = self.clock()
                     await self._process(msgs)
                 else:
                     await self._watchdog()
@@ -157,7 +161,7 @@ class Consumer:
 
     async def _watchdog(self) -> None:
         """Rebind when messages are pending but none arrived for `watchdog_s`."""
-        now = time.monotonic()
+        now = self.clock()
         if now - self._last_check < self.watchdog_s:
             return
         self._last_check = now
