@@ -22,11 +22,11 @@ QUEUED_LOSS: Final = frozenset(
 )
 """Losses that say nothing about the job when its prompt was only waiting in the queue: a
 crash, restart or outage took every prompt the backend held, or a wedged worker held
-another prompt while ours waited behind it. Such a loss is resumed however
-often it happens (the deadline, the wait bound and the breakers bound it): it does not count
-toward the class's limit, and once its chain is used up it takes the chain's last step that
-applies. A loss while the job's own prompt was executing counts as before (a job that
-crashes every backend it runs on still ends)."""
+another prompt while ours waited behind it. Such a loss is resumed however often it happens
+(the deadline, the wait bound and the breakers bound it): it uses neither the class's limit
+nor its chain's steps, and when losses of the job's own running prompt have used the chain
+up, it takes the chain's last step that applies. A loss while the job's own prompt was
+executing counts (a job that crashes every backend it runs on still ends)."""
 
 
 def queued_loss(state: JobState, failure_event_id: str) -> bool:

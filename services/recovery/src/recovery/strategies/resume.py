@@ -55,8 +55,7 @@ def resume(ctx: Context) -> Plan | None:
             (Strategy.RESUME,),
             f"{ctx.failure.failure_class}: the backend lost the prompt (restarted?), and its "
             "cache with it; resubmit it on the least loaded backend",
-            exclude=tuple(sorted(ctx.excluded)),
-        )
+        )  # the job's barred backends are excluded by every dispatch (`dispatch.build`)
     same = _resume(ctx, "the prompt was lost or interrupted", interrupt=False)
     if same is not None:
         return same
