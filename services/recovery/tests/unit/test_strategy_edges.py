@@ -305,3 +305,15 @@ def test_an_interrupted_prompt_whose_backend_is_out_moves_only_if_another_can_ta
     plan = resume.resume(context(failure, inv=inventory(out, backend("gpu-b"))))
     assert plan is not None and plan.backend_hint == "gpu-b"
     assert plan.strategies == (Strategy.RESUME, Strategy.REROUTE)
+
+
+def test_a_gpu_of_unknown_size_is_no_place_to_reroute_an_oom() -> None:
+    """Rerouting a GPU OOM needs to know the other GPU is bigger: one whose VRAM no probe
+    reported is skipped (the deterministic twin of what the property tests reach by chance)."""
+    failure = classified(C.GPU_OOM, backend_id="gpu-a")
+    small = backend("gpu-a", vram_gib=8)
+    unknown_only = inventory(small, backend("gpu-b", vram_gib=None))
+    assert reduce_params.reroute_gpu(context(failure, inv=unknown_only)) is None
+    with_big = inventory(small, backend("gpu-b", vram_gib=None), backend("gpu-c", vram_gib=48))
+    plan = reduce_params.reroute_gpu(context(failure, inv=with_big))
+    assert plan is not None and plan.backend_hint == "gpu-c"
