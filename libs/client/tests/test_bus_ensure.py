@@ -19,13 +19,15 @@ class Connection:
         return object()
 
 
-def stub_bus(monkeypatch: pytest.MonkeyPatch, failures: int) -> list[int]:
+def stub_bus(
+    monkeypatch: pytest.MonkeyPatch, failures: int, error: Exception | None = None
+) -> list[int]:
     calls: list[int] = []
 
     async def ensure_streams(js: Any, settings: BusSettings) -> None:
         calls.append(len(calls))
         if len(calls) <= failures:
-            raise nats.errors.TimeoutError
+            raise error or nats.errors.TimeoutError()
 
     async def no_sleep(_: float) -> None:
         return None
@@ -41,6 +43,14 @@ async def test_transient_errors_while_jetstream_elects_a_leader_are_waited_out(
     calls = stub_bus(monkeypatch, failures=3)
     await Bus(Connection(), BusSettings()).ensure(window_s=60)  # type: ignore[arg-type]
     assert len(calls) == 4
+
+
+async def test_a_cluster_that_cannot_place_replicas_yet_is_waited_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls = stub_bus(monkeypatch, failures=2, error=BusUnavailableError("cluster not ready"))
+    await Bus(Connection(), BusSettings()).ensure(window_s=60)  # type: ignore[arg-type]
+    assert len(calls) == 3
 
 
 async def test_a_jetstream_that_never_answers_is_refused_with_the_reason(

@@ -16,6 +16,7 @@ from nats.js import api as js_api
 from nats.js.errors import APIError, BadRequestError, BucketNotFoundError, NotFoundError
 
 from contracts import BusSettings, subjects
+from contracts.errors import BusUnavailableError
 from contracts.rpc import StatsUnavailableError
 from contracts.streams import CONSUMERS, KV_BUCKETS
 from cr_client.bus import Bus
@@ -103,14 +104,19 @@ class FakeStreamsJS:
     consumers: dict[tuple[str, str], js_api.ConsumerConfig] = field(default_factory=dict)
     buckets: set[str] = field(default_factory=set)
     calls: list[str] = field(default_factory=list)
+    refuse: APIError | None = None  # what a cluster that cannot place replicas answers
 
     async def add_stream(self, config: js_api.StreamConfig) -> None:
+        if self.refuse is not None:
+            raise self.refuse
         if config.name in self.streams:
-            raise BadRequestError
+            raise BadRequestError(code=400, err_code=10058, description="stream name in use")
         self.streams.add(str(config.name))
         self.calls.append(f"add {config.name}")
 
     async def update_stream(self, config: js_api.StreamConfig) -> None:
+        if config.name not in self.streams:
+            raise NotFoundError(code=404, err_code=10059, description="stream not found")
         self.calls.append(f"update {config.name}")
 
     async def consumer_info(self, stream: str, durable: str) -> Any:
@@ -140,6 +146,27 @@ async def test_ensure_creates_everything_once_then_only_updates_streams() -> Non
     js.calls.clear()
     await ensure_streams(js, settings)  # type: ignore[arg-type]
     assert all(call.startswith("update ") for call in js.calls)
+
+
+async def test_a_cluster_that_cannot_place_replicas_yet_is_transient_not_a_crash() -> None:
+    # Seen on a 3-node cluster still forming: add_stream answered 10005 and the old code
+    # took any BadRequest for "exists", so update_stream's "stream not found" ended the
+    # service, which the stack then restarted.
+    placement = BadRequestError(code=400, err_code=10005, description="no suitable peers")
+    js = FakeStreamsJS(refuse=placement)
+    with pytest.raises(BusUnavailableError, match="cluster not ready") as raised:
+        await ensure_streams(js, BusSettings(replicas=3))  # type: ignore[arg-type]
+    assert raised.value.__cause__ is placement and js.calls == []
+    js.refuse = None
+    await ensure_streams(js, BusSettings(replicas=3))  # type: ignore[arg-type]
+    assert len(js.streams) == len(stream_configs(BusSettings()))
+
+
+async def test_a_stream_config_the_server_rejects_is_not_waited_for() -> None:
+    bad = BadRequestError(code=400, err_code=10052, description="replicas > 1 not supported")
+    with pytest.raises(BadRequestError) as raised:
+        await ensure_streams(FakeStreamsJS(refuse=bad), BusSettings(replicas=3))  # type: ignore[arg-type]
+    assert raised.value is bad
 
 
 async def test_a_durable_with_a_backoff_or_old_filters_is_updated_keeping_its_limit() -> None:

@@ -30,7 +30,13 @@ from cr_runtime.bus import MeteredBus
 from cr_runtime.consumer import Consumer
 from cr_runtime.health import readiness
 from cr_runtime.logs import CLIENT_LOGGER, configure_logging
-from cr_runtime.service import Service, ServiceCrashedError, run_service, serve
+from cr_runtime.service import (
+    Service,
+    ServiceCrashedError,
+    build_patiently,
+    run_service,
+    serve,
+)
 from cr_runtime.settings import ServiceSettings
 
 
@@ -56,7 +62,7 @@ class ShellJS:
     configs: dict[str, Any] = field(default_factory=dict)
 
     async def add_stream(self, config: Any) -> None:
-        raise BadRequestError  # already there: updated instead
+        raise BadRequestError(code=400, err_code=10058)  # already there: updated instead
 
     async def update_stream(self, config: Any) -> None:
         return None
@@ -184,6 +190,39 @@ async def test_a_dying_task_stops_the_service_and_raises_after_cleanup(
     with pytest.raises(ServiceCrashedError, match="sampler crashed"):
         await run_service("svc", settings, build)
     assert hooks == ["closed"] and nc.is_closed
+
+
+async def test_a_build_that_times_out_while_streams_elect_leaders_is_retried() -> None:
+    attempts: list[int] = []
+    slept: list[float] = []
+
+    async def build(bus: Bus) -> Service:
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise NatsTimeout  # stream_info on a stream whose leader is being elected
+        return Service()
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    bus = Bus(ShellNC(), BusSettings())  # type: ignore[arg-type]
+    service = await build_patiently(build, bus, window_s=60, sleep=sleep)
+    assert isinstance(service, Service) and len(attempts) == 3
+    assert len(slept) == 2 and slept[1] > slept[0]
+
+
+async def test_a_build_that_keeps_timing_out_or_fails_for_real_raises() -> None:
+    async def timing_out(bus: Bus) -> Service:
+        raise NatsTimeout
+
+    async def broken(bus: Bus) -> Service:
+        raise KeyError("settings")
+
+    bus = Bus(ShellNC(), BusSettings())  # type: ignore[arg-type]
+    with pytest.raises(NatsTimeout):
+        await build_patiently(timing_out, bus, window_s=0)
+    with pytest.raises(KeyError):
+        await build_patiently(broken, bus, window_s=60)
 
 
 async def test_readiness_needs_the_connection_running_consumers_and_every_check() -> None:

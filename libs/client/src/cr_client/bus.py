@@ -84,7 +84,7 @@ class Bus:
             try:
                 await ensure_streams(self.js, self.settings)
                 return
-            except TRANSIENT as exc:
+            except (*TRANSIENT, BusUnavailableError) as exc:
                 attempt += 1
                 if loop.time() >= give_up:
                     raise BusUnavailableError(f"JetStream not ready: {exc!r}") from exc

@@ -6,13 +6,28 @@ from typing import Final
 
 from nats.js import JetStreamContext
 from nats.js import api as js_api
-from nats.js.errors import BadRequestError, BucketNotFoundError, NotFoundError
+from nats.js.errors import APIError, BadRequestError, BucketNotFoundError, NotFoundError
 
 from contracts import subjects
+from contracts.errors import BusUnavailableError
 from contracts.settings import BusSettings
 from contracts.streams import CONSUMERS, KV_BUCKETS, ConsumerSpec
 
 _DAY: Final = 86_400.0
+
+STREAM_NAME_IN_USE: Final = 10058
+"""JSStreamNameExistErr: the stream exists with another config, so it is updated."""
+CLUSTER_NOT_READY: Final = frozenset({10005, 10202})
+"""Codes that a forming or changing cluster answers, which clear on their own
+(nats-server `jetstream_errors_generated.go`): JSClusterNoPeersErrF "no suitable peers
+for placement, peer offline" while nodes are still joining or one is down, and
+JSClusterServerMemberChangeInflightErr. Both are HTTP-class 400, so nats-py raises them
+as `BadRequestError`, like a truly bad config."""
+
+
+def cluster_not_ready(exc: BaseException) -> bool:
+    """Whether JetStream refused only because its cluster cannot place replicas yet."""
+    return isinstance(exc, APIError) and exc.err_code in CLUSTER_NOT_READY
 
 
 def stream_configs(settings: BusSettings) -> list[js_api.StreamConfig]:
@@ -70,16 +85,33 @@ def consumer_config(spec: ConsumerSpec, settings: BusSettings) -> js_api.Consume
 
 
 async def ensure_streams(js: JetStreamContext, settings: BusSettings) -> None:
-    """Create or update every stream, consumer and KV bucket. Safe to run many times."""
-    for config in stream_configs(settings):
-        try:
-            await js.add_stream(config)
-        except BadRequestError:
-            await js.update_stream(config)
-    for spec in CONSUMERS:
-        await ensure_consumer(js, spec, settings)
-    for bucket, history, description in KV_BUCKETS:
-        await ensure_bucket(js, bucket, history, description, settings)
+    """Create or update every stream, consumer and KV bucket. Safe to run many times.
+
+    Raises:
+        BusUnavailableError: the cluster cannot place the replicas yet (still forming,
+            or a node is down); the caller retries.
+    """
+    try:
+        for config in stream_configs(settings):
+            await ensure_stream(js, config)
+        for spec in CONSUMERS:
+            await ensure_consumer(js, spec, settings)
+        for bucket, history, description in KV_BUCKETS:
+            await ensure_bucket(js, bucket, history, description, settings)
+    except APIError as exc:
+        if cluster_not_ready(exc):
+            raise BusUnavailableError(f"JetStream cluster not ready: {exc}") from exc
+        raise
+
+
+async def ensure_stream(js: JetStreamContext, config: js_api.StreamConfig) -> None:
+    """Create the stream, or update it when it exists with another config."""
+    try:
+        await js.add_stream(config)
+    except BadRequestError as exc:
+        if exc.err_code != STREAM_NAME_IN_USE:
+            raise
+        await js.update_stream(config)
 
 
 async def ensure_consumer(js: JetStreamContext, spec: ConsumerSpec, settings: BusSettings) -> None:

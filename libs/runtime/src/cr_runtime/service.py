@@ -11,9 +11,11 @@ from typing import Any, TypeVar
 
 import structlog
 
-from contracts.errors import ContractsError
+from contracts.errors import ContractsError, TransientError
 from contracts.settings import BusSettings
-from cr_client.bus import Bus
+from cr_client.backoff import Backoff
+from cr_client.bus import ENSURE_WINDOW_S, Bus
+from cr_client.nats_errors import TRANSIENT
 from cr_runtime.bus import MeteredBus
 from cr_runtime.consumer import Consumer
 from cr_runtime.health import ReadyCheck, health_app, readiness, start_health_server
@@ -22,6 +24,7 @@ from cr_runtime.settings import ServiceSettings
 
 log = structlog.get_logger(__name__)
 SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+BUILD_BACKOFF = Backoff(0.5, 5.0)
 
 
 class ServiceCrashedError(ContractsError):
@@ -86,7 +89,7 @@ async def serve(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     bus = await MeteredBus.connect(bus_settings, name=name)
-    service = await build(bus)
+    service = await build_patiently(build, bus)
     server = None
     if health_port is not None:
         ready = readiness(bus, service.consumers, service.ready_checks)
@@ -112,6 +115,33 @@ async def serve(
     if died:
         # a non-zero exit, so the supervisor (or Kubernetes) notices and restarts us
         raise ServiceCrashedError(f"{name}: {died[0]!r}") from died[0]
+
+
+async def build_patiently(
+    build: Callable[[Bus], Awaitable[Service]],
+    bus: Bus,
+    window_s: float = ENSURE_WINDOW_S,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> Service:
+    """`build`, retried while JetStream answers "not now" for up to `window_s`.
+
+    A build reads its state from the bus (a replay, a KV, the stream's last sequence). On a
+    cluster that has just formed, or lost a node, those reads time out until each stream
+    has elected its leader, although `Bus.ensure` already got its answers; such a start is
+    waited out rather than ended with a crash and a supervisor's restart.
+    """
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + window_s
+    attempt = 0
+    while True:
+        try:
+            return await build(bus)
+        except (*TRANSIENT, TransientError) as exc:
+            attempt += 1
+            if loop.time() >= give_up:
+                raise
+            log.warning("service.build_retry", attempt=attempt, error=repr(exc))
+            await sleep(BUILD_BACKOFF.delay(attempt))
 
 
 async def _until_stopped_or_dead(
