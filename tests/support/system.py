@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from comfy_recovery.natsd import free_port
+from comfy_recovery.natsd import free_port, free_port_block
 from comfy_recovery.stack import Stack, StackConfig
 from comfysim import SimBackendSpec, SimCluster
 from contracts import BusSettings
@@ -73,7 +73,7 @@ async def running_system(
         data_dir=data_dir,
         nats_url=nats_url,
         comfyui_urls=urls,
-        health_base_port=free_port(),
+        health_base_port=free_port_block(8),
         extra_env={**FAST_ENV, "CR_SUBMITTER_API_PORT": str(api_port), **(env or {})},
     )
     stack = Stack(config, echo=False, log_file=data_dir / "stack.log")

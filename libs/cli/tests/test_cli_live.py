@@ -16,7 +16,7 @@ import pytest
 
 from comfy_recovery import stackfile
 from comfy_recovery.demo import base_workflow
-from comfy_recovery.natsd import free_port
+from comfy_recovery.natsd import free_port, free_port_block
 from comfy_recovery.stack import Stack, StackConfig
 from contracts import BusSettings, JobStatus
 from contracts.job import JobProgressed
@@ -33,7 +33,7 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
     config = StackConfig(
         data_dir=data,
         nats_port=free_port(),
-        health_base_port=free_port(),
+        health_base_port=free_port_block(8),
         simulator_backends=1,
         extra_env={**FAST_ENV, "CR_SUBMITTER_API_PORT": str(free_port())},
     )

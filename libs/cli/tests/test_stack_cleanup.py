@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from comfy_recovery import stackfile
-from comfy_recovery.natsd import free_port
+from comfy_recovery.natsd import free_port, free_port_block
 from comfy_recovery.stack import Stack, StackConfig, StackRunningError
 from tests.support.system import wait_for
 
@@ -61,7 +61,7 @@ def port_free(port: int) -> bool:
 
 def config(data: Path, **overrides: Any) -> StackConfig:
     return StackConfig(
-        data_dir=data, nats_port=free_port(), health_base_port=free_port(), **overrides
+        data_dir=data, nats_port=free_port(), health_base_port=free_port_block(8), **overrides
     )
 
 
@@ -134,7 +134,7 @@ def up_env(tmp_path: Path, marker: str, port: int) -> dict[str, str]:
     env.update(
         CR_DATA_DIR=str(tmp_path),
         CR_LOCAL_NATS_PORT=str(port),
-        CR_HEALTH_BASE_PORT=str(free_port()),
+        CR_HEALTH_BASE_PORT=str(free_port_block(8)),
         CR_SUBMITTER_API_PORT=str(free_port()),
         CR_SIM_BACKENDS="1",
         CR_TEST_MARKER=marker.partition("=")[2],

@@ -14,7 +14,7 @@ import nats
 import pytest
 
 from comfy_recovery import stackfile
-from comfy_recovery.natsd import free_port
+from comfy_recovery.natsd import free_port, free_port_block
 from comfy_recovery.stack import Stack, StackConfig
 from contracts import subjects as subj
 from tests.support.system import wait_for
@@ -30,7 +30,7 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
         nats_port=free_port(),
         nats_cluster=3,
         comfyui_urls="b0=http://127.0.0.1:9",  # no simulator: only recovery runs
-        health_base_port=free_port(),
+        health_base_port=free_port_block(8),
         services=("recovery",),
     )
     stack = Stack(config, echo=False, log_file=tmp_path / "data" / "stack.log")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import shutil
 import socket
 import subprocess
@@ -38,6 +39,38 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+BLOCK_PORTS = (20_000, 32_768)
+"""Where `free_port_block` looks: below Linux's default ephemeral range (32768-60999), so
+the kernel never hands one of them to an outgoing connection between the check and the
+bind (a port from `free_port` + 1 once was, and a service's health server could not
+bind)."""
+
+
+def free_port_block(count: int, rng: random.Random | None = None) -> int:
+    """The first of `count` consecutive TCP ports that are free on 127.0.0.1 right now,
+    outside the ephemeral range (for a stack's health ports, base + service index).
+
+    Raises:
+        RuntimeError: no such block was found in 200 tries.
+    """
+    pick = rng or random.Random()
+    low, high = BLOCK_PORTS
+    for _ in range(200):
+        base = pick.randrange(low, high - count)
+        if all(_bindable(base + i) for i in range(count)):
+            return base
+    raise RuntimeError(f"no {count} consecutive free ports in {low}-{high}")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 class NatsServer:

@@ -21,7 +21,7 @@ import httpx
 
 from comfy_recovery.campaign.metrics import ABORTED, COMPLETED, JobRun
 from comfy_recovery.campaign.mix import JobSpec
-from comfy_recovery.natsd import free_port
+from comfy_recovery.natsd import free_port, free_port_block
 from comfy_recovery.stack import SERVICES, Stack, StackConfig
 from contracts import BusSettings, RecoveryPolicy
 from contracts.codec import AnyEvent
@@ -170,7 +170,7 @@ class OursRunner:
             data_dir=self.data_dir,
             nats_port=free_port(),
             comfyui_urls=",".join(f"{i}={u}" for i, u in self.urls.items()),
-            health_base_port=free_port(),
+            health_base_port=free_port_block(8),
             extra_env=campaign_env(api),
         )
 
