@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
@@ -20,6 +21,7 @@ from comfy_recovery.stackconfig import (
     SERVICES,
     StackConfig,
     StackConfigError,
+    Unit,
     simulator_installed,
 )
 
@@ -119,8 +121,8 @@ class Stack:
             self._record()
         if not self.comfyui_urls:
             self.comfyui_urls = await self._start_simulator()
-        for index, name in enumerate(self.config.services):
-            self._supervisors.append(self._watch(self._supervise(name, index), name))
+        for unit in self.config.units():
+            self._supervisors.append(self._watch(self._supervise(unit), unit.key))
         self._record()
 
     def _nats_restarted(self) -> None:
@@ -155,7 +157,7 @@ class Stack:
             "children": self.children(),
             "simulator_module": self.config.simulator_module,
             "health": {
-                s: f"http://127.0.0.1:{base + i}" for i, s in enumerate(self.config.services)
+                u.key: f"http://127.0.0.1:{base + u.port_index}" for u in self.config.units()
             },
         }
 
@@ -168,15 +170,20 @@ class Stack:
             found.update(self.local_nats.children())
         return found
 
-    def env(self, name: str, index: int) -> dict[str, str]:
+    def env(self, unit: Unit) -> dict[str, str]:
         """The environment of one service process."""
         env = dict(os.environ)
         env.update(self.config.extra_env)
         env["CR_NATS_URL"] = self.nats_url
         env["CR_COMFYUI_URLS"] = self.comfyui_urls
-        env[f"CR_{name.upper()}_HEALTH_PORT"] = str(self.config.health_base_port + index)
+        prefix = f"CR_{unit.service.upper()}_"
+        env[f"{prefix}HEALTH_PORT"] = str(self.config.health_base_port + unit.port_index)
         env.setdefault("CR_ANALYTICS_CHDB_PATH", str(self.config.data_dir / "analytics"))
         env.setdefault("CR_SUBMITTER_API_PORT", "8080")
+        if self.config.instances > 1:
+            env[f"{prefix}INSTANCE"] = f"{socket.gethostname()}-{unit.instance}"
+            if unit.instance > 1:  # one public API port: the first submitter serves it
+                del env["CR_SUBMITTER_API_PORT"]
         env["PYTHONUNBUFFERED"] = "1"
         if self.config.nats_cluster > 1:  # R3 streams and KV on a 3-node cluster
             env.setdefault("CR_NATS_REPLICAS", str(min(self.config.nats_cluster, 5)))
@@ -202,10 +209,10 @@ class Stack:
         if not self._stopping:
             self.say(f"the simulator exited with {code}; restart the stack to bring it back")
 
-    async def _supervise(self, name: str, index: int) -> None:
-        delay = 0.5
+    async def _supervise(self, unit: Unit) -> None:
+        name, delay = unit.key, 0.5
         while not self._stopping and name not in self._disabled:
-            proc = await spawn_module(name, env=self.env(name, index))
+            proc = await spawn_module(unit.service, env=self.env(unit))
             self.procs[name] = proc
             self._record()
             if self._stopping:  # stop() ran while this process was being spawned
@@ -225,7 +232,7 @@ class Stack:
 
     async def _pipe(self, name: str, proc: asyncio.subprocess.Process) -> None:
         assert proc.stdout is not None
-        width = max(len(s) for s in (*self.config.services, "simulator"))
+        width = max(len(s) for s in (*(u.key for u in self.config.units()), "simulator"))
         async for raw in proc.stdout:
             self._emit(f"{name:<{width}} | {raw.decode(errors='replace').rstrip()}")
 
@@ -247,8 +254,8 @@ class Stack:
     def start_service(self, name: str) -> None:
         """Start (and supervise again) a service stopped by `stop_service`."""
         self._disabled.discard(name)
-        index = list(self.config.services).index(name)
-        self._supervisors.append(self._watch(self._supervise(name, index), name))
+        unit = next(u for u in self.config.units() if u.key == name)
+        self._supervisors.append(self._watch(self._supervise(unit), name))
 
     async def stop(self) -> None:
         """SIGTERM every service (they finish their batch), then the simulator, then NATS.

@@ -17,6 +17,19 @@ SERVICES = ("submitter", "monitor", "classifier", "recovery", "analytics")
 HEALTH_BASE_PORT = 9461
 
 
+@dataclass(frozen=True)
+class Unit:
+    """One supervised service process."""
+
+    key: str
+    """Its name in the stack (``recovery``, ``recovery-2``, …)."""
+    service: str
+    instance: int
+    """1, 2, …: its instance name, ``<service>/<instance>`` in the events it publishes."""
+    port_index: int
+    """Its health port is the stack's base port + this."""
+
+
 @dataclass
 class StackConfig:
     """Where things live and what to start."""
@@ -30,8 +43,29 @@ class StackConfig:
     simulator_backends: int = 2
     health_base_port: int = HEALTH_BASE_PORT
     services: Sequence[str] = SERVICES
+    instances: int = 1
+    """Processes of each service (``up --instances 2``): side by side on the same durables."""
     extra_env: dict[str, str] = field(default_factory=dict)
     simulator_module: str = "comfysim"
+
+    def units(self) -> list[Unit]:
+        """Every service process to run: instance 1 of each service, then instance 2, …
+
+        Analytics on embedded chDB runs once whatever `instances` says: its files belong to
+        one process. Against a ClickHouse server (``CR_ANALYTICS_INTERFACE=http``) every
+        instance inserts its share into the same tables.
+        """
+        count = len(self.services)
+        interface = self.extra_env.get("CR_ANALYTICS_INTERFACE") or os.environ.get(
+            "CR_ANALYTICS_INTERFACE", "chdb"
+        )
+        single = {"analytics"} if interface == "chdb" else set()
+        return [
+            Unit(name if k == 0 else f"{name}-{k + 1}", name, k + 1, k * count + i)
+            for k in range(self.instances)
+            for i, name in enumerate(self.services)
+            if k == 0 or name not in single
+        ]
 
     @classmethod
     def from_env(cls) -> StackConfig:

@@ -19,6 +19,13 @@ def add_parser(sub: Any) -> None:
     u.add_argument(
         "--cluster", type=int, metavar="N", help="N clustered nats-servers (R3 streams for 3)"
     )
+    u.add_argument(
+        "--instances",
+        type=int,
+        default=1,
+        metavar="N",
+        help="N processes of every service, side by side on the same durables",
+    )
 
 
 async def cmd_up(args: argparse.Namespace) -> int:
@@ -33,6 +40,9 @@ async def cmd_up(args: argparse.Namespace) -> int:
         if config.nats_url:
             raise CliError("--cluster starts a local NATS cluster; unset CR_NATS_URL", EXIT_USAGE)
         config.nats_cluster = args.cluster
+    if not 1 <= args.instances <= 4:
+        raise CliError(f"--instances {args.instances}: between 1 and 4", EXIT_USAGE)
+    config.instances = args.instances
     try:
         await run_until_interrupted(Stack(config))
     except StackRunningError as exc:

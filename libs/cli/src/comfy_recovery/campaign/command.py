@@ -58,6 +58,7 @@ class CampaignConfig:
     stall_s: float = 3.0
     arrival_window_s: float | None = None
     data_dir: Path = Path(".data/campaign")
+    instances: int = 1
 
     @property
     def window_s(self) -> float:
@@ -77,6 +78,8 @@ class CampaignConfig:
             raise CampaignError("--jobs must be between 1 and 9999")
         if self.chaos and "ours" not in self.policies:
             raise CampaignError("--chaos acts on `ours`: add it to --policies")
+        if not 1 <= self.instances <= 4:
+            raise CampaignError("--instances must be between 1 and 4")
 
 
 def prompt_record(run: RunRecord) -> PromptRecord:
@@ -157,6 +160,7 @@ async def run_policy(policy: str, specs: list[JobSpec], config: CampaignConfig) 
             runner = OursRunner(
                 fleet.urls, config.deadline_s, config.stall_s, config.data_dir / "ours", plan
             )
+            runner.instances = config.instances
             runs = await runner.run(specs, bound)
             if plan is not None:
                 extra["chaos"] = asdict(runner.report)
@@ -190,6 +194,7 @@ async def run_campaign(config: CampaignConfig) -> dict[str, Any]:
             "seed": config.seed,
             "policies": list(config.policies),
             "chaos": config.chaos,
+            "instances": config.instances,
             "step_time_s": config.step_time_s,
             "deadline_s": config.deadline_s,
             "stall_s": config.stall_s,
@@ -230,6 +235,7 @@ def add_parser(sub: Any) -> None:
         help="jobs arrive spread over this many seconds (default: 0.5 s per job)",
     )
     c.add_argument("--data-dir", default=".data/campaign", help="the stack's files for `ours`")
+    c.add_argument("--instances", type=int, default=1, help="processes of every service (`ours`)")
 
 
 def config_from(args: argparse.Namespace) -> CampaignConfig:
@@ -243,6 +249,7 @@ def config_from(args: argparse.Namespace) -> CampaignConfig:
         deadline_s=args.deadline,
         arrival_window_s=args.arrival_window,
         data_dir=Path(args.data_dir).resolve(),
+        instances=args.instances,
     )
 
 

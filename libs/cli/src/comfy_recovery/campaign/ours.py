@@ -160,19 +160,23 @@ class OursRunner:
         self.data_dir = data_dir
         self.chaos = chaos
         self.report = ChaosReport()
+        self.instances = 1
+        """Processes of every service; chaos kills the first instance of each."""
 
     def config(self) -> StackConfig:
         """A stack on free ports, in a fresh data directory, pointed at the fleet."""
         shutil.rmtree(self.data_dir, ignore_errors=True)
         self.data_dir.mkdir(parents=True)
         api = {"CR_SUBMITTER_API_PORT": str(free_port())}
-        return StackConfig(
+        config = StackConfig(
             data_dir=self.data_dir,
             nats_port=free_port(),
             comfyui_urls=",".join(f"{i}={u}" for i, u in self.urls.items()),
-            health_base_port=free_port_block(8),
             extra_env=campaign_env(api),
+            instances=self.instances,
         )
+        config.health_base_port = free_port_block(len(config.units()))
+        return config
 
     async def run(self, specs: list[JobSpec], bound_s: float) -> dict[int, JobRun]:
         """Start the system, submit every job at its arrival time, read every outcome.
