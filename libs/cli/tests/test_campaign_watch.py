@@ -45,8 +45,21 @@ class Comfy:
         return httpx.Response(200, json={prompt_id: entry} if entry else {})
 
 
-def watcher(comfy: Comfy, stall_s: float = 3600.0) -> BackendWatcher:
-    return BackendWatcher(URL, httpx.AsyncClient(transport=httpx.MockTransport(comfy)), stall_s)
+class FakeClock:
+    """Monotonic seconds that move only when a test says so."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def watcher(
+    comfy: Comfy, stall_s: float = 3600.0, clock: FakeClock | None = None
+) -> BackendWatcher:
+    http = httpx.AsyncClient(transport=httpx.MockTransport(comfy))
+    return BackendWatcher(URL, http, stall_s, clock=clock or FakeClock())
 
 
 async def test_prompts_settle_by_history_and_lost_ones_after_two_misses() -> None:
@@ -65,10 +78,21 @@ async def test_prompts_settle_by_history_and_lost_ones_after_two_misses() -> Non
 
 
 async def test_a_prompt_running_past_the_stall_window_times_out() -> None:
-    comfy = Comfy()
-    w = watcher(comfy, stall_s=-1.0)  # any running prompt is past it
+    """The window counts from the first poll that saw the prompt running (at 100 s), not
+    from `watch` or its time queued: still inside it at 110 s, out of it just past."""
+    comfy, clock = Comfy(), FakeClock()
+    w = watcher(comfy, stall_s=10.0, clock=clock)
     stuck = w.watch("stuck")
-    comfy.running = ["stuck"]
+    comfy.pending = ["stuck"]
+    clock.now = 50.0
+    await w._poll()  # queued: its window has not started
+    comfy.pending, comfy.running = [], ["stuck"]
+    clock.now = 100.0
+    await w._poll()
+    clock.now = 110.0
+    await w._poll()
+    assert not stuck.done()
+    clock.now = 110.5
     await w._poll()
     assert stuck.result() == Settled("timeout")
 

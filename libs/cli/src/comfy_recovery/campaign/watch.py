@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -38,12 +39,20 @@ class _Watched:
 
 
 class BackendWatcher:
-    """Polls one backend for the prompts handed to `watch`."""
+    """Polls one backend for the prompts handed to `watch`; `clock` (monotonic seconds)
+    times the stall window and is injected by tests."""
 
-    def __init__(self, url: str, http: httpx.AsyncClient, stall_s: float) -> None:
+    def __init__(
+        self,
+        url: str,
+        http: httpx.AsyncClient,
+        stall_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.url = url
         self.http = http
         self.stall_s = stall_s
+        self.clock = clock
         self.queue_length = 0
         self._watched: dict[str, _Watched] = {}
         self._task: asyncio.Task[None] | None = None
@@ -81,12 +90,13 @@ class BackendWatcher:
         running = {item[1] for item in queue.get("queue_running", [])}
         pending = {item[1] for item in queue.get("queue_pending", [])}
         self.queue_length = len(running) + len(pending)
-        now = time.monotonic()
+        now = self.clock()
         for prompt_id, watched in list(self._watched.items()):
             if prompt_id in pending:
                 continue
             if prompt_id in running:
-                watched.running_since = watched.running_since or now
+                if watched.running_since is None:
+                    watched.running_since = now
                 if now - watched.running_since > self.stall_s:
                     self._settle(prompt_id, Settled("timeout"))
                 continue
