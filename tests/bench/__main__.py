@@ -50,6 +50,12 @@ BENCHES: list[tuple[str, str, str, list[str]]] = [
         RECOVERY_BENCH,
         ["--events", "1000000", "--nats"],
     ),
+    (
+        "loop",
+        "loop: jobs/s the whole system sustains (8 fast simulated backends), and its bottleneck",
+        "tests.bench.loop",
+        [],
+    ),
 ]
 
 

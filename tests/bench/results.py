@@ -25,6 +25,8 @@ class Figure:
     bench: str
     pattern: str
     scale: float = 1.0
+    text: bool = False
+    """The group is kept as text (a named bottleneck), not read as a number."""
 
 
 NUMBER = r"([-+]?[\d,]*\.?\d+)"
@@ -38,6 +40,9 @@ FIGURES: dict[str, Figure] = {
     "decision_p99_ms_at_1000_per_s": Figure("decisions-1000", rf"p99\s+{NUMBER} ms"),
     "projector_ratio": Figure("analytics", rf"ratio projector / raw\s+{NUMBER}"),
     "loop_jobs_per_s": Figure("loop", rf"sustained\s+{NUMBER} jobs/s"),
+    "loop_p50_ms_at_half": Figure("loop", rf"at 50 %.*p50\s+{NUMBER} ms"),
+    "loop_p99_ms_at_half": Figure("loop", rf"at 50 %.*p99\s+{NUMBER} ms"),
+    "loop_bottleneck": Figure("loop", r"^bottleneck: (.+)$", text=True),
     "scale_out_ratio": Figure("scale-out", rf"scale-out ratio\s+{NUMBER}"),
     "rebuild_1m_events_s": Figure(
         "rebuild", rf"rebuild from nats-server, whole stream \(replay \+ fold\): {NUMBER} s"
@@ -46,7 +51,6 @@ FIGURES: dict[str, Figure] = {
 
 
 NOT_BUILT: dict[str, str] = {
-    "loop": "not measured yet: no whole-loop load benchmark exists (issue 15, ADR 0003 step 5)",
     "scale-out": (
         "not measured yet: a second instance of recovery adds nothing until per-job "
         "partitions exist (ADR 0003)"
@@ -55,9 +59,12 @@ NOT_BUILT: dict[str, str] = {
 """Benchmarks a figure names that do not exist yet, and why."""
 
 
-def extract(outputs: dict[str, str | None]) -> tuple[dict[str, float | None], dict[str, str]]:
+Value = float | str | None
+
+
+def extract(outputs: dict[str, str | None]) -> tuple[dict[str, Value], dict[str, str]]:
     """Every named figure from the benchmarks' stdout (None: not run or failed)."""
-    values: dict[str, float | None] = {}
+    values: dict[str, Value] = {}
     reasons: dict[str, str] = {}
     for key, figure in FIGURES.items():
         text = outputs.get(figure.bench, "")
@@ -67,12 +74,17 @@ def extract(outputs: dict[str, str | None]) -> tuple[dict[str, float | None], di
             values[key], reasons[key] = None, f"benchmark {figure.bench!r} was not run"
         elif text is None:
             values[key], reasons[key] = None, f"benchmark {figure.bench!r} failed"
-        elif match := re.search(figure.pattern, text):
-            values[key] = float(match.group(1).replace(",", "")) * figure.scale
+        elif match := re.search(figure.pattern, text, re.MULTILINE):
+            values[key] = read(match.group(1), figure)
         else:
             values[key] = None
             reasons[key] = f"benchmark {figure.bench!r} printed no line matching {figure.pattern!r}"
     return values, reasons
+
+
+def read(found: str, figure: Figure) -> float | str:
+    """The matched group as the figure's value: text as printed, or a scaled number."""
+    return found.strip() if figure.text else float(found.replace(",", "")) * figure.scale
 
 
 def context(root: Path) -> dict[str, Any]:

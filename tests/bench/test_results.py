@@ -20,6 +20,11 @@ OUTPUTS: dict[str, str | None] = {
     "decisions-1000": "  p50     9.0 ms   p99    41.5 ms   max    60.0 ms\n",
     "analytics": "ratio projector / raw     0.57\n",
     "rebuild": "rebuild from nats-server, whole stream (replay + fold): 18.25 s\n",
+    "loop": (
+        "  sustained       30 jobs/s (every job completed, none failed, p99 within limit)\n"
+        "bottleneck: submitter (submit→dispatched p50 34 → 2435 ms at 40 jobs/s)\n"
+        "  at 50 % (15 jobs/s, 225 jobs)   p50    89.5 ms   p99  3475.5 ms   (all completed)\n"
+    ),
 }
 
 
@@ -36,8 +41,13 @@ def test_every_printed_figure_is_read_and_the_rest_are_null_with_a_reason(
     assert document["decision_p99_ms_at_1000_per_s"] == 41.5
     assert document["projector_ratio"] == 0.57
     assert document["rebuild_1m_events_s"] == 18.25
-    assert document["loop_jobs_per_s"] is None
-    assert "not measured yet" in document["null_reasons"]["loop_jobs_per_s"]
+    assert document["loop_jobs_per_s"] == 30
+    assert document["loop_p50_ms_at_half"] == 89.5
+    assert document["loop_p99_ms_at_half"] == 3475.5
+    assert document["loop_bottleneck"] == (
+        "submitter (submit→dispatched p50 34 → 2435 ms at 40 jobs/s)"
+    )
+    assert document["scale_out_ratio"] is None
     assert "not measured yet" in document["null_reasons"]["scale_out_ratio"]
     assert set(results.FIGURES) <= set(document)
     assert document["context"]["cpus"] >= 1

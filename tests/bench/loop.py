@@ -1,0 +1,254 @@
+"""How many jobs per second the whole loop sustains, and what bounds it.
+
+A real nats-server (sync_interval: always) and the five services as processes, started and
+stopped by the `Stack` of `comfy-recovery up`, in front of the simulator with many fast
+backends (a process of its own, no faults). Jobs go in through `JobClient.submit` at a
+ramped rate; a plain NATS subscription to ``job.dispatched``, ``job.completed`` and
+``job.failed`` times each one. A step is sustained when every job completes, none fails and
+p99 submit→completed stays within the limit; then a run at half the sustained rate gives
+p50/p99. The bottleneck is named from per-process CPU (``/proc/<pid>/stat``), the consumers'
+backlogs (JetStream consumer info) and which stage's latency grew (`tests.bench.loop_figures`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from comfy_recovery.campaign.ours import wait_ready
+from comfy_recovery.natsd import free_port, free_port_block
+from comfy_recovery.procs import Child, end_process, read_simulator_urls, spawn_module
+from comfy_recovery.stack import SERVICES, Stack, StackConfig
+from contracts import BusSettings, subjects
+from cr_client import JobClient
+from tests.bench.loop_figures import (
+    DISPATCH,
+    LATENCY_LIMIT_S,
+    LOAD_GENERATOR,
+    RUN,
+    Step,
+    cpu_shares,
+    cpu_ticks,
+    name_bottleneck,
+    next_rate,
+    sustained,
+    verdict,
+)
+from tests.bench.loop_tracker import STEPS, Tracker
+
+BACKENDS = 8
+STEP_TIME_S = 0.001
+STEP_S = 10.0
+HALF_S = 15.0
+CEILING = 640.0
+DRAIN_S = 60.0
+
+
+@dataclass
+class Rig:
+    """The running loop: the stack, the simulator process and a client."""
+
+    stack: Stack
+    simulator: Child
+    client: JobClient
+
+    def pids(self) -> dict[str, int]:
+        """Every process of the loop by name, the load generator included."""
+        return {
+            **self.stack.children(),
+            "simulator": self.simulator.pid,
+            LOAD_GENERATOR: os.getpid(),
+        }
+
+
+async def _echo(proc: Child) -> None:
+    """Keep a child's pipe drained (its lines go to this process's stderr, the bench log)."""
+    assert proc.stdout is not None
+    async for line in proc.stdout:
+        print(line.decode(errors="replace").rstrip(), file=sys.stderr)
+
+
+@contextlib.asynccontextmanager
+async def running_loop(scratch: Path, instances: int = 1) -> AsyncIterator[Rig]:
+    """The simulator, then the stack on free ports in `scratch`; everything stopped on exit
+    (failure and cancellation included)."""
+    args = ("--backends", str(BACKENDS), "--step-time", str(STEP_TIME_S))
+    simulator = await spawn_module("comfysim", *args)
+    echo: asyncio.Task[None] | None = None
+    try:
+        urls = await read_simulator_urls(simulator, BACKENDS)
+        echo = asyncio.create_task(_echo(simulator))
+        stack = Stack(
+            stack_config(scratch, ",".join(urls), instances),
+            echo=True,  # stderr: the bench's log
+        )
+        try:
+            await stack.start()
+            await wait_ready(stack)
+            client = await JobClient.connect(BusSettings(url=stack.nats_url), source="bench")
+            try:
+                yield Rig(stack, simulator, client)
+            finally:
+                await client.close()
+        finally:
+            await stack.stop()
+    finally:
+        await end_process(simulator, 10)
+        if echo is not None:
+            echo.cancel()
+
+
+def stack_config(scratch: Path, urls: str, instances: int) -> StackConfig:
+    """The stack of `comfy-recovery up` on free ports, NVML off (no GPU here)."""
+    extra = {"CR_SUBMITTER_API_PORT": str(free_port()), "CR_MONITOR_NVML": "false"}
+    config = StackConfig(
+        data_dir=scratch / "stack",
+        nats_port=free_port(),
+        comfyui_urls=urls,
+        health_base_port=free_port_block(len(SERVICES) * instances),
+        extra_env=extra,
+    )
+    if instances > 1:
+        config.instances = instances
+    return config
+
+
+def read_ticks(pids: dict[str, int]) -> dict[str, int]:
+    """CPU ticks so far of each process still alive."""
+    ticks = {}
+    for name, pid in pids.items():
+        with contextlib.suppress(OSError, ValueError):
+            ticks[name] = cpu_ticks(Path(f"/proc/{pid}/stat").read_text())
+    return ticks
+
+
+async def sample_pending(rig: Rig, into: dict[str, int], every_s: float = 1.0) -> None:
+    """Keep the largest backlog (pending + unacked) seen per durable of the events stream."""
+    js = rig.client.bus.nc.jetstream()
+    while True:
+        with contextlib.suppress(Exception):  # a slow answer just skips one sample
+            for info in await js.consumers_info(subjects.EVENTS_STREAM):
+                backlog = (info.num_pending or 0) + (info.num_ack_pending or 0)
+                name = info.name or "?"
+                into[name] = max(into.get(name, 0), backlog)
+        await asyncio.sleep(every_s)
+
+
+@dataclass
+class Evidence:
+    """What a step showed besides latencies: CPU per process and the deepest backlogs."""
+
+    cpu: dict[str, float]
+    pending: dict[str, int]
+
+
+async def measured_step(
+    rig: Rig, tracker: Tracker, rate: float, seconds: float
+) -> tuple[Step, Evidence]:
+    """One step at `rate`, with the CPU and backlog it cost."""
+    loop = asyncio.get_running_loop()
+    pids = rig.pids()
+    pending: dict[str, int] = {}
+    sampler = asyncio.create_task(sample_pending(rig, pending))
+    before, started = read_ticks(pids), loop.time()
+    try:
+        step = await tracker.run_step(rig.client, rate, seconds)
+    finally:
+        sampler.cancel()
+    cpu = cpu_shares(before, read_ticks(pids), loop.time() - started, os.sysconf("SC_CLK_TCK"))
+    return step, Evidence(cpu, pending)
+
+
+async def drain(tracker: Tracker, within_s: float = DRAIN_S) -> int:
+    """Wait until every job seen submitted has ended; the jobs still open after `within_s`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    while loop.time() < deadline:
+        if not tracker.open_jobs():
+            break
+        await asyncio.sleep(0.2)
+    return tracker.open_jobs()
+
+
+async def ramp(rig: Rig, tracker: Tracker) -> list[tuple[Step, Evidence]]:
+    """Steps of rising rate until one breaks (then one halfway), each printed as it ends."""
+    steps: list[tuple[Step, Evidence]] = []
+    history: list[tuple[float, bool]] = []
+    while (rate := next_rate(history, CEILING)) is not None:
+        step, evidence = await measured_step(rig, tracker, rate, STEP_S)
+        broken = verdict(step)
+        history.append((rate, broken is None))
+        steps.append((step, evidence))
+        print(step_line(step, broken), flush=True)
+        if broken is not None:
+            await drain(tracker)
+    return steps
+
+
+async def measure(scratch: Path, instances: int) -> None:
+    """Ramp, name the bottleneck, then run at half the sustained rate."""
+    async with running_loop(scratch, instances) as rig:
+        tracker = Tracker()
+        await tracker.watch(rig.client)
+        print(
+            f"loop: {BACKENDS} simulated backends ({STEPS} steps of {STEP_TIME_S * 1000:g} ms),"
+            f" {instances} instance(s) of each service as processes, nats-server (sync always);"
+            f" steps of {STEP_S:g} s, limit p99 {LATENCY_LIMIT_S:g} s",
+            flush=True,
+        )
+        steps = await ramp(rig, tracker)
+        history = [(s.rate, verdict(s) is None) for s, _ in steps]
+        best = sustained(history)
+        print(f"  sustained {best:8g} jobs/s (every job completed, none failed, p99 within limit)")
+        print(f"bottleneck: {bottleneck(steps)}", flush=True)
+        if best:
+            half, _ = await measured_step(rig, tracker, best / 2, HALF_S)
+            print(
+                f"  at 50 % ({best / 2:g} jobs/s, {half.submitted} jobs)"
+                f"   p50 {half.p(0.5) * 1000:7.1f} ms   p99 {half.p(0.99) * 1000:7.1f} ms"
+                f"   ({verdict(half) or 'all completed'})"
+            )
+
+
+def step_line(step: Step, broken: str | None) -> str:
+    """One step's figures: p50/p99 end to end, each stage's p50, and its verdict."""
+    return (
+        f"  step {step.rate:5g} jobs/s  {step.submitted:5d} jobs"
+        f"   p50 {step.p(0.5) * 1000:7.1f} ms   p99 {step.p(0.99) * 1000:7.1f} ms"
+        f"   {DISPATCH} {step.p(0.5, DISPATCH) * 1000:6.1f} ms"
+        f"   {RUN} {step.p(0.5, RUN) * 1000:6.1f} ms   {broken or 'sustained'}"
+    )
+
+
+def bottleneck(steps: list[tuple[Step, Evidence]]) -> str:
+    """Named from the first broken step against the last sustained one before it (or
+    from the last step when none broke)."""
+    good: Step | None = None
+    for step, evidence in steps:
+        if verdict(step) is not None:
+            return name_bottleneck(good, step, evidence.cpu, evidence.pending)
+        good = step
+    last, evidence = steps[-1]
+    return "none reached (" + name_bottleneck(None, last, evidence.cpu, evidence.pending) + ")"
+
+
+def main() -> None:
+    """Run the bench in a scratch directory; SIGTERM ends it as Ctrl-C does (cleanly)."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--instances", type=int, default=1)
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    with tempfile.TemporaryDirectory() as tmp:
+        asyncio.run(measure(Path(tmp), args.instances))
+
+
+if __name__ == "__main__":
+    main()

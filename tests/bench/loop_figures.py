@@ -1,0 +1,136 @@
+"""The whole-loop bench's arithmetic, kept pure: percentiles, a step's verdict, the ramp,
+CPU shares from ``/proc/<pid>/stat`` and the bottleneck named from that evidence."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+RAMP_START = 5.0
+LATENCY_LIMIT_S = 5.0
+SATURATED_PCT = 85.0
+"""A service process (one asyncio loop) at this share of one core or more is the ceiling."""
+DISPATCH = "submit→dispatched"
+RUN = "dispatched→completed"
+STAGES = {DISPATCH: "submitter", RUN: "monitor"}
+"""Each stage of a job's path and the service that owns it (the simulator runs the prompt
+inside the second; it is named instead when it burns more CPU than the monitor)."""
+LOAD_GENERATOR = "bench"
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The nearest-rank `q` percentile (0 < q ≤ 1); nan for no values."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+@dataclass
+class Step:
+    """One step of the ramp: what was submitted at `rate` and how each job went."""
+
+    rate: float
+    submitted: int = 0
+    failed: int = 0
+    latencies: list[float] = field(default_factory=list)
+    """Seconds from submit to job.completed, one per completed job."""
+    stages: dict[str, list[float]] = field(default_factory=dict)
+    """Seconds per stage (`STAGES`), one per completed job."""
+    cut_short: bool = False
+    """Submitting stopped early: a job in flight was already older than the limit."""
+
+    def p(self, q: float, stage: str | None = None) -> float:
+        """The `q` percentile of the whole path or of one stage, in seconds."""
+        return percentile(self.latencies if stage is None else self.stages.get(stage, []), q)
+
+
+def verdict(step: Step, limit_s: float = LATENCY_LIMIT_S) -> str | None:
+    """Why the step was not sustained, or None when it was: every job completed, none
+    failed, and p99 submit→completed stayed within the limit."""
+    if step.failed:
+        return f"{step.failed} of {step.submitted} jobs failed"
+    unfinished = step.submitted - len(step.latencies)
+    if step.cut_short or unfinished:
+        return f"{unfinished} of {step.submitted} jobs not completed within {limit_s:g} s"
+    if step.p(0.99) > limit_s:
+        return f"p99 {step.p(0.99):.2f} s over {limit_s:g} s"
+    return None
+
+
+def next_rate(history: list[tuple[float, bool]], ceiling: float) -> float | None:
+    """The next step's jobs/s from the steps so far (rate, sustained): double until a step
+    breaks, then one step halfway between the best sustained and the first broken rate;
+    None when done (also at `ceiling`)."""
+    if not history:
+        return RAMP_START
+    passed = [rate for rate, ok in history if ok]
+    broken = [rate for rate, ok in history if not ok]
+    best = max(passed, default=0.0)
+    if not broken:
+        return None if best >= ceiling else min(best * 2, ceiling)
+    if len(broken) > 1 or not passed or history[-1][1]:
+        return None
+    middle = round((best + min(broken)) / 2)
+    return middle if best < middle < min(broken) else None
+
+
+def sustained(history: list[tuple[float, bool]]) -> float:
+    """The highest rate sustained (0 when none was)."""
+    return max((rate for rate, ok in history if ok), default=0.0)
+
+
+def cpu_ticks(stat: str) -> int:
+    """utime + stime (clock ticks) from a ``/proc/<pid>/stat`` line; the command name in
+    parentheses may hold spaces, so fields are counted after its closing parenthesis."""
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def cpu_shares(
+    before: dict[str, int], after: dict[str, int], wall_s: float, ticks_per_s: int
+) -> dict[str, float]:
+    """Each process's CPU in % of one core over `wall_s` (processes seen both times)."""
+    return {
+        name: 100.0 * (after[name] - before[name]) / ticks_per_s / wall_s
+        for name in before
+        if name in after and wall_s > 0
+    }
+
+
+def grown_stage(good: Step | None, bad: Step) -> tuple[str, float, float]:
+    """The stage whose p50 grew most from `good` to `bad` (or the longest in `bad` alone),
+    with its p50 in both steps (seconds; 0 without a good step)."""
+
+    def growth(stage: str) -> float:
+        before = good.p(0.5, stage) if good is not None else 0.0
+        return bad.p(0.5, stage) - before
+
+    stage = max(STAGES, key=lambda s: growth(s) if not math.isnan(growth(s)) else -math.inf)
+    before = good.p(0.5, stage) if good is not None else 0.0
+    return stage, before, bad.p(0.5, stage)
+
+
+def name_bottleneck(
+    good: Step | None, bad: Step, cpu: dict[str, float], pending: dict[str, int]
+) -> str:
+    """``<service> (<evidence>)``: a service process saturating its core if there is one,
+    else the owner of the stage that grew most; the evidence is that stage's growth, the
+    busiest processes' CPU and the deepest consumer backlog."""
+    stage, before, after = grown_stage(good, bad)
+    owner = STAGES[stage]
+    if owner == "monitor" and cpu.get("simulator", 0.0) > cpu.get("monitor", 0.0):
+        owner = "simulator"
+    services = {n: v for n, v in cpu.items() if n != LOAD_GENERATOR}
+    top = max(services, key=services.__getitem__, default=None)
+    if top is not None and services[top] >= SATURATED_PCT:
+        owner = top
+    busiest = sorted(cpu.items(), key=lambda kv: -kv[1])[:3]
+    evidence = [
+        f"{stage} p50 {before * 1000:.0f} → {after * 1000:.0f} ms at {bad.rate:g} jobs/s",
+        "CPU " + ", ".join(f"{n} {v:.0f} %" for n, v in busiest),
+    ]
+    if pending:
+        deepest = max(pending, key=pending.__getitem__)
+        evidence.append(f"deepest backlog {deepest} {pending[deepest]}")
+    return f"{owner} ({'; '.join(evidence)})"

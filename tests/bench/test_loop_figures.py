@@ -1,0 +1,125 @@
+"""The whole-loop bench's ramp, verdicts, CPU parsing and bottleneck naming."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from contracts import subjects
+from tests.bench.loop_figures import (
+    DISPATCH,
+    RUN,
+    Step,
+    cpu_shares,
+    cpu_ticks,
+    name_bottleneck,
+    next_rate,
+    percentile,
+    sustained,
+    verdict,
+)
+from tests.bench.loop_tracker import Sent, Tracker
+
+
+def step(rate: float, latencies: list[float], **stages: list[float]) -> Step:
+    """A step whose every submitted job completed with these latencies."""
+    named = {DISPATCH: stages.get("dispatch", []), RUN: stages.get("run", [])}
+    return Step(rate, submitted=len(latencies), latencies=latencies, stages=named)
+
+
+def test_percentile_is_nearest_rank_and_nan_without_values() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 0.5) == 50.0
+    assert percentile(values, 0.99) == 99.0
+    assert percentile([3.0, 1.0], 0.99) == 3.0
+    assert math.isnan(percentile([], 0.5))
+
+
+def test_a_step_is_sustained_only_when_all_completed_none_failed_and_p99_within_limit() -> None:
+    assert verdict(step(5, [0.1] * 100)) is None
+    assert verdict(step(5, [0.1] * 98 + [6.0, 7.0])) == "p99 6.00 s over 5 s"
+    failed = Step(5, submitted=3, failed=1, latencies=[0.1, 0.1])
+    assert verdict(failed) == "1 of 3 jobs failed"
+    unfinished = Step(5, submitted=3, latencies=[0.1])
+    assert verdict(unfinished) == "2 of 3 jobs not completed within 5 s"
+    cut = Step(5, submitted=2, latencies=[0.1, 0.1], cut_short=True)
+    assert verdict(cut) == "0 of 2 jobs not completed within 5 s"
+
+
+@pytest.mark.parametrize(
+    ("history", "expected"),
+    [
+        ([], 5.0),
+        ([(5.0, True)], 10.0),
+        ([(5.0, True), (10.0, True), (20.0, True)], 40.0),
+        ([(5.0, True), (10.0, True), (20.0, True), (40.0, False)], 30),
+        ([(5.0, True), (10.0, True), (20.0, True), (40.0, False), (30, True)], None),
+        ([(5.0, True), (10.0, True), (20.0, True), (40.0, False), (30, False)], None),
+        ([(5.0, False)], None),
+        ([(5.0, True), (6.0, False)], None),
+        ([(400.0, True)], 640.0),
+        ([(640.0, True)], None),
+    ],
+)
+def test_the_ramp_doubles_until_a_break_then_tries_halfway_once(
+    history: list[tuple[float, bool]], expected: float | None
+) -> None:
+    assert next_rate(history, ceiling=640.0) == expected
+
+
+def test_sustained_is_the_highest_rate_that_held() -> None:
+    assert sustained([(5.0, True), (10.0, True), (20.0, False), (15.0, True)]) == 15.0
+    assert sustained([(5.0, False)]) == 0.0
+
+
+def test_cpu_ticks_are_user_plus_system_even_with_spaces_in_the_command_name() -> None:
+    stat = "4242 (python -m x) S 1 4242 4242 0 -1 4194560 9 0 0 0 150 30 0 0 20 0 3 0 5 6 7"
+    assert cpu_ticks(stat) == 180
+
+
+def test_cpu_shares_are_percent_of_one_core_for_processes_seen_twice() -> None:
+    shares = cpu_shares({"a": 100, "gone": 5}, {"a": 150, "new": 9}, wall_s=0.5, ticks_per_s=100)
+    assert shares == {"a": 100.0}
+    assert cpu_shares({"a": 1}, {"a": 2}, wall_s=0.0, ticks_per_s=100) == {}
+
+
+def test_the_stage_that_grew_names_its_service_with_the_evidence() -> None:
+    good = step(20, [0.1] * 10, dispatch=[0.03] * 10, run=[0.05] * 10)
+    bad = step(40, [2.5] * 10, dispatch=[2.4] * 10, run=[0.3] * 10)
+    cpu = {"submitter": 16.0, "nats-server": 15.0, "monitor": 14.0, "bench": 30.0}
+    named = name_bottleneck(good, bad, cpu, {"submitter-jobs": 146, "classifier": 0})
+    assert named.startswith("submitter (submit→dispatched p50 30 → 2400 ms at 40 jobs/s; ")
+    assert "CPU bench 30 %, submitter 16 %, nats-server 15 %" in named
+    assert named.endswith("deepest backlog submitter-jobs 146)")
+
+
+def test_a_run_stage_that_grew_names_the_simulator_when_it_burns_more_than_the_monitor() -> None:
+    good = step(20, [0.1], dispatch=[0.03], run=[0.05])
+    bad = step(40, [2.5], dispatch=[0.04], run=[2.4])
+    assert name_bottleneck(good, bad, {"monitor": 10.0}, {}).startswith("monitor (")
+    cpu = {"monitor": 10.0, "simulator": 60.0}
+    assert name_bottleneck(good, bad, cpu, {}).startswith("simulator (dispatched→completed")
+
+
+def test_a_service_saturating_its_core_is_named_whatever_stage_grew() -> None:
+    bad = step(40, [2.5], dispatch=[2.4], run=[0.1])
+    cpu = {"recovery": 97.0, "submitter": 20.0, "bench": 120.0}
+    named = name_bottleneck(None, bad, cpu, {})
+    assert named.startswith("recovery (submit→dispatched p50 0 → 2400 ms")
+    assert "backlog" not in named
+
+
+def test_a_step_counts_failures_and_splits_each_completed_job_into_its_stages() -> None:
+    tracker = Tracker()
+    tracker.seen = {
+        "a": {subjects.JOB_DISPATCHED: 1.25, subjects.JOB_COMPLETED: 1.5},
+        "b": {subjects.JOB_FAILED: 2.0},
+        "c": {subjects.JOB_DISPATCHED: 1.0},
+    }
+    sent = [Sent(1.0, "a"), Sent(1.0, "b"), Sent(1.0, "c"), Sent(1.0, error=True)]
+    result = tracker._step(10, sent, cut=False)
+    assert (result.submitted, result.failed, result.latencies) == (4, 2, [0.5])
+    assert result.stages == {DISPATCH: [0.25], RUN: [0.25]}
+    assert tracker._oldest_open(sent, 0) == 2
+    assert tracker.open_jobs() == 1
