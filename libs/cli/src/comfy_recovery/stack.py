@@ -60,7 +60,7 @@ class Stack:
         self._stopping = False
         self._stopped = False
         self._disabled: set[str] = set()
-        self._supervisors: list[asyncio.Task[None]] = []
+        self._supervisors: dict[str, asyncio.Task[None]] = {}
         self._nats_task: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -122,7 +122,7 @@ class Stack:
         if not self.comfyui_urls:
             self.comfyui_urls = await self._start_simulator()
         for unit in self.config.units():
-            self._supervisors.append(self._watch(self._supervise(unit), unit.key))
+            self._supervisors[unit.key] = self._watch(self._supervise(unit), unit.key)
         self._record()
 
     def _nats_restarted(self) -> None:
@@ -215,7 +215,7 @@ class Stack:
             proc = await spawn_module(unit.service, env=self.env(unit))
             self.procs[name] = proc
             self._record()
-            if self._stopping:  # stop() ran while this process was being spawned
+            if self._stopping or name in self._disabled:  # stopped during the spawn
                 await end_process(proc, STOP_GRACE_S)
                 return
             started = asyncio.get_running_loop().time()
@@ -244,18 +244,23 @@ class Stack:
             await proc.wait()
 
     async def stop_service(self, name: str) -> None:
-        """Stop one service cleanly (SIGTERM) and keep it stopped until `start_service`."""
+        """Stop one service cleanly (SIGTERM) and keep it stopped until `start_service`;
+        returns once its supervisor has ended (a `start_service` right after must not find
+        the old one still about to restart it: two supervisors, two processes)."""
         self._disabled.add(name)
         proc = self.procs.get(name)
         if proc is not None and proc.returncode is None:
             proc.send_signal(signal.SIGTERM)
             await proc.wait()
+        supervisor = self._supervisors.get(name)
+        if supervisor is not None:
+            await asyncio.wait([supervisor])
 
     def start_service(self, name: str) -> None:
         """Start (and supervise again) a service stopped by `stop_service`."""
         self._disabled.discard(name)
         unit = next(u for u in self.config.units() if u.key == name)
-        self._supervisors.append(self._watch(self._supervise(unit), name))
+        self._supervisors[name] = self._watch(self._supervise(unit), name)
 
     async def stop(self) -> None:
         """SIGTERM every service (they finish their batch), then the simulator, then NATS.
@@ -268,7 +273,7 @@ class Stack:
         procs = list(self.procs.values())
         await asyncio.gather(*(end_process(p, STOP_GRACE_S) for p in procs))
         if self._supervisors:  # a spawn in flight ends itself once it sees _stopping
-            await asyncio.wait(self._supervisors, timeout=STOP_GRACE_S + 5)
+            await asyncio.wait(self._supervisors.values(), timeout=STOP_GRACE_S + 5)
         await asyncio.gather(*(end_process(p, 5) for p in self.procs.values()))
         if self.simulator is not None:
             await end_process(self.simulator, 10)
