@@ -10,6 +10,8 @@ from typing import Final
 
 import msgspec
 import structlog
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.kv import KeyValue
 from prometheus_client import Counter
 
 from contracts import subjects
@@ -63,7 +65,16 @@ class RestartGate:
 
     def acted(self, backend_id: str, now: float) -> None:
         """A restart of `backend_id` was tried at `now` (successful or not)."""
-        self.last[backend_id] = now
+        self.last[backend_id] = max(now, self.last.get(backend_id, now))
+
+
+def _acted_at(record: bytes) -> float:
+    """When a registry record's restart was taken (0.0 for a record without the time)."""
+    try:
+        value = msgspec.json.decode(record).get("acted_at", 0.0)
+    except (msgspec.DecodeError, AttributeError):
+        return 0.0
+    return float(value) if isinstance(value, int | float) else 0.0
 
 
 HookFor = Callable[[BackendRef], Awaitable[RestartHook | None]]
@@ -102,14 +113,14 @@ class Restarter:
                 await self.request(request, event.occurred_at.timestamp())
 
     async def request(self, request: RestartRequest, requested_at: float) -> str:
-        """Restart one backend unless the gate refuses; the outcome recorded."""
+        """Restart one backend unless the gate refuses or another instance took it; the
+        outcome recorded."""
         now = self.wall()
-        refusal = self.gate.refusal(request.backend_id, requested_at, now)
+        refusal = await self._claim(request, requested_at, now)
         if refusal is not None:
             log.info("restart.skipped", backend=request.backend_id, why=refusal)
             RESTARTS.labels(request.backend_id, "-", "skipped").inc()
             return "skipped"
-        self.gate.acted(request.backend_id, now)
         hook = await self.hook_for(self.refs[request.backend_id])
         if hook is None:
             await self._no_hook(request)
@@ -124,6 +135,37 @@ class Restarter:
         await self._record(request, hook.name, "restarted", detail)
         await self.out.bus.publish(self._notice(request.backend_id, error=None, restarted=True))
         return "restarted"
+
+    async def _claim(self, request: RestartRequest, requested_at: float, now: float) -> str | None:
+        """Take this restart for this instance, or say why not.
+
+        The registry key ``<backend>.restart`` is shared by every monitor instance: its
+        last record (whichever instance wrote it) feeds the gate, and the claim is a
+        compare-and-set on it. Decisions asking for a restart are spread over the
+        instances, so without this each instance restarted the same wedged backend once,
+        and the second restart lost every prompt queued on the fresh process.
+        """
+        kv = await self.out.bus.kv(subjects.KV_BACKENDS)
+        key = f"{request.backend_id}.{KV_KIND}"
+        try:
+            entry: KeyValue.Entry | None = await kv.get(key)
+        except KeyNotFoundError:
+            entry = None
+        if entry is not None and entry.value:
+            self.gate.acted(request.backend_id, _acted_at(entry.value))
+        refusal = self.gate.refusal(request.backend_id, requested_at, now)
+        if refusal is not None:
+            return refusal
+        claim = self._entry(request, "-", "restarting", "", now)
+        try:
+            if entry is None:
+                await kv.create(key, claim)
+            else:
+                await kv.update(key, claim, last=entry.revision)
+        except KeyWrongLastSequenceError:
+            return "another monitor instance took this restart"
+        self.gate.acted(request.backend_id, now)
+        return None
 
     async def _no_hook(self, request: RestartRequest) -> None:
         """Nothing can restart it: say so where the operator looks (health event, KV)."""
@@ -162,15 +204,23 @@ class Restarter:
     async def _record(self, request: RestartRequest, hook: str, outcome: str, detail: str) -> None:
         """Count it, and keep it in the registry as ``<backend>.restart``."""
         RESTARTS.labels(request.backend_id, hook, outcome).inc()
-        record = {
-            "backend_id": request.backend_id,
-            "outcome": outcome,
-            "hook": hook,
-            "reason": request.reason,
-            "detail": detail[:500],
-            "job_id": request.job_id,
-            "decision_id": request.decision_id,
-            "at": utcnow().isoformat(),
-        }
+        record = self._entry(request, hook, outcome, detail, self.gate.last[request.backend_id])
         kv = await self.out.bus.kv(subjects.KV_BACKENDS)
-        await kv.put(f"{request.backend_id}.{KV_KIND}", msgspec.json.encode(record))
+        await kv.put(f"{request.backend_id}.{KV_KIND}", record)
+
+    @staticmethod
+    def _entry(request: RestartRequest, hook: str, outcome: str, detail: str, at: float) -> bytes:
+        """A registry record; ``acted_at`` is the wall time the restart was taken on."""
+        return msgspec.json.encode(
+            {
+                "backend_id": request.backend_id,
+                "outcome": outcome,
+                "hook": hook,
+                "reason": request.reason,
+                "detail": detail[:500],
+                "job_id": request.job_id,
+                "decision_id": request.decision_id,
+                "at": utcnow().isoformat(),
+                "acted_at": at,
+            }
+        )

@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, cast
 
 import httpx
 import msgspec
 import pytest
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from pydantic import ValidationError
 
 from contracts import BackendHealth, RecoveryDecided, Strategy
@@ -157,11 +159,30 @@ def test_a_hook_without_what_it_needs_is_refused_at_start() -> None:
 
 
 class KvRecorder:
+    """The registry bucket at the KV seam: values with revisions, compare-and-set."""
+
     def __init__(self) -> None:
         self.values: dict[str, bytes] = {}
+        self.revisions: dict[str, int] = {}
+        self.sequence = 0
 
-    async def put(self, key: str, value: bytes) -> None:
-        self.values[key] = value
+    async def get(self, key: str) -> Any:
+        if key not in self.values:
+            raise KeyNotFoundError
+        return SimpleNamespace(value=self.values[key], revision=self.revisions[key])
+
+    async def put(self, key: str, value: bytes) -> int:
+        self.sequence += 1
+        self.values[key], self.revisions[key] = value, self.sequence
+        return self.sequence
+
+    async def create(self, key: str, value: bytes) -> int:
+        return await self.update(key, value, last=0)
+
+    async def update(self, key: str, value: bytes, last: int) -> int:
+        if self.revisions.get(key, 0) != last:
+            raise KeyWrongLastSequenceError
+        return await self.put(key, value)
 
 
 class RecordingBus:
@@ -200,7 +221,7 @@ def decided(*actions: Any, at: float = NOW) -> RecoveryDecided:
     )
 
 
-def restarter(bus: RecordingBus, hook: RestartHook | None) -> Restarter:
+def restarter(bus: RecordingBus, hook: RestartHook | None, now: float = NOW) -> Restarter:
     async def hook_for(_: BackendRef) -> RestartHook | None:
         return hook
 
@@ -209,7 +230,7 @@ def restarter(bus: RecordingBus, hook: RestartHook | None) -> Restarter:
         hook_for,
         RestartGate(cooldown_s=300, max_age_s=600),
         Publisher(cast(Bus, bus)),
-        wall=lambda: NOW,
+        wall=lambda: now,
     )
 
 
@@ -294,3 +315,41 @@ async def test_the_notice_keeps_the_last_health_figures() -> None:
     await subject.request(REQUEST, NOW)
     [notice] = bus.published
     assert (notice.queue_running, notice.queue_pending) == (1, 4) and notice.event_id != "h"
+
+
+async def test_two_instances_restart_a_backend_once_per_incident() -> None:
+    # Decisions are spread over the monitor instances; each used to keep its own gate, so
+    # both restarted the same wedged backend and the second restart lost the queue.
+    bus, hook = RecordingBus(), CountingHook()
+    first, second = restarter(bus, hook), restarter(bus, hook, now=NOW + 5)
+    wanted = QuarantineBackend(backend_id="b0", reason="wedged", restart_requested=True)
+    await first.on_event(decided(wanted, at=NOW - 2))
+    await second.on_event(decided(wanted, at=NOW - 1))  # another job's report, same wedge
+    assert len(hook.requests) == 1
+    late = restarter(bus, hook, now=NOW + 400)  # a new incident after the cooldown
+    await late.on_event(decided(wanted, at=NOW + 399))
+    assert len(hook.requests) == 2
+
+
+async def test_a_restart_another_instance_claims_first_is_skipped() -> None:
+    bus, hook = RecordingBus(), CountingHook()
+    subject = restarter(bus, hook)
+    real_get = bus.kv_store.get
+
+    async def get_then_lose_the_race(key: str) -> Any:
+        entry = await real_get(key)
+        await bus.kv_store.put(key, b'{"outcome": "restarting"}')  # another instance's claim
+        return entry
+
+    await bus.kv_store.put("b0.restart", b'{"outcome": "restarted", "acted_at": 1.0}')
+    bus.kv_store.get = get_then_lose_the_race  # type: ignore[method-assign]
+    assert await subject.request(REQUEST, NOW) == "skipped"
+    assert hook.requests == []
+
+
+async def test_a_registry_record_without_a_time_does_not_block_a_restart() -> None:
+    bus, hook = RecordingBus(), CountingHook()
+    await bus.kv_store.put("b0.restart", b"not json")
+    assert await restarter(bus, hook).request(REQUEST, NOW) == "restarted"
+    await bus.kv_store.put("b0.restart", b'["a list"]')
+    assert await restarter(bus, hook, now=NOW + 301).request(REQUEST, NOW + 301) == "restarted"
