@@ -34,13 +34,17 @@ from tests.bench.loop_figures import (
     LATENCY_LIMIT_S,
     LOAD_GENERATOR,
     RUN,
+    Evidence,
     Step,
-    cpu_shares,
-    cpu_ticks,
+    box_shares,
+    box_ticks,
+    cpu_seconds,
     name_bottleneck,
     next_rate,
+    shares,
     sustained,
     verdict,
+    wait_seconds,
 )
 from tests.bench.loop_tracker import STEPS, Tracker
 
@@ -121,13 +125,15 @@ def stack_config(scratch: Path, urls: str, instances: int) -> StackConfig:
     return config
 
 
-def read_ticks(pids: dict[str, int]) -> dict[str, int]:
-    """CPU ticks so far of each process still alive."""
-    ticks = {}
+def read_cpu(pids: dict[str, int]) -> tuple[dict[str, float], dict[str, float]]:
+    """Seconds so far each live process ran on a CPU, and waited for one."""
+    ran, waited = {}, {}
+    tick = os.sysconf("SC_CLK_TCK")
     for name, pid in pids.items():
         with contextlib.suppress(OSError, ValueError):
-            ticks[name] = cpu_ticks(Path(f"/proc/{pid}/stat").read_text())
-    return ticks
+            ran[name] = cpu_seconds(Path(f"/proc/{pid}/stat").read_text(), tick)
+            waited[name] = wait_seconds(Path(f"/proc/{pid}/schedstat").read_text())
+    return ran, waited
 
 
 async def sample_pending(rig: Rig, into: dict[str, int], every_s: float = 1.0) -> None:
@@ -142,14 +148,6 @@ async def sample_pending(rig: Rig, into: dict[str, int], every_s: float = 1.0) -
         await asyncio.sleep(every_s)
 
 
-@dataclass
-class Evidence:
-    """What a step showed besides latencies: CPU per process and the deepest backlogs."""
-
-    cpu: dict[str, float]
-    pending: dict[str, int]
-
-
 async def measured_step(
     rig: Rig, tracker: Tracker, rate: float, seconds: float
 ) -> tuple[Step, Evidence]:
@@ -158,13 +156,20 @@ async def measured_step(
     pids = rig.pids()
     pending: dict[str, int] = {}
     sampler = asyncio.create_task(sample_pending(rig, pending))
-    before, started = read_ticks(pids), loop.time()
+    (ran, waited), box, started = read_cpu(pids), read_box(), loop.time()
     try:
         step = await tracker.run_step(rig.client, rate, seconds)
     finally:
         sampler.cancel()
-    cpu = cpu_shares(before, read_ticks(pids), loop.time() - started, os.sysconf("SC_CLK_TCK"))
-    return step, Evidence(cpu, pending)
+    wall = loop.time() - started
+    ran_after, waited_after = read_cpu(pids)
+    cpu, starved = shares(ran, ran_after, wall), shares(waited, waited_after, wall)
+    return step, Evidence(cpu, starved, pending, *box_shares(box, read_box()))
+
+
+def read_box() -> tuple[int, int, int]:
+    """The whole box's CPU ticks so far (busy, iowait, total)."""
+    return box_ticks(Path("/proc/stat").read_text().splitlines()[0])
 
 
 async def drain(tracker: Tracker, within_s: float = DRAIN_S) -> int:
@@ -188,6 +193,7 @@ async def ramp(rig: Rig, tracker: Tracker) -> list[tuple[Step, Evidence]]:
         history.append((rate, broken is None))
         steps.append((step, evidence))
         print(step_line(step, broken), flush=True)
+        print(f"step {rate:g} jobs/s: {evidence}", file=sys.stderr, flush=True)
         if broken is not None:
             await drain(tracker)
     return steps
@@ -214,7 +220,8 @@ async def measure(scratch: Path, instances: int) -> None:
             print(
                 f"  at 50 % ({best / 2:g} jobs/s, {half.submitted} jobs)"
                 f"   p50 {half.p(0.5) * 1000:7.1f} ms   p99 {half.p(0.99) * 1000:7.1f} ms"
-                f"   ({verdict(half) or 'all completed'})"
+                f"   ({verdict(half) or 'all completed'}; p99 {DISPATCH}"
+                f" {half.p(0.99, DISPATCH) * 1000:.0f} ms, {RUN} {half.p(0.99, RUN) * 1000:.0f} ms)"
             )
 
 
@@ -234,10 +241,10 @@ def bottleneck(steps: list[tuple[Step, Evidence]]) -> str:
     good: Step | None = None
     for step, evidence in steps:
         if verdict(step) is not None:
-            return name_bottleneck(good, step, evidence.cpu, evidence.pending)
+            return name_bottleneck(good, step, evidence)
         good = step
     last, evidence = steps[-1]
-    return "none reached (" + name_bottleneck(None, last, evidence.cpu, evidence.pending) + ")"
+    return "none reached (" + name_bottleneck(None, last, evidence) + ")"
 
 
 def main() -> None:

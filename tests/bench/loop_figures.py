@@ -10,6 +10,8 @@ RAMP_START = 5.0
 LATENCY_LIMIT_S = 5.0
 SATURATED_PCT = 85.0
 """A service process (one asyncio loop) at this share of one core or more is the ceiling."""
+BOX_SATURATED_PCT = 90.0
+"""The whole box this busy (% of all cores): every process competes for CPU."""
 DISPATCH = "submit→dispatched"
 RUN = "dispatched→completed"
 STAGES = {DISPATCH: "submitter", RUN: "monitor"}
@@ -80,22 +82,24 @@ def sustained(history: list[tuple[float, bool]]) -> float:
     return max((rate for rate, ok in history if ok), default=0.0)
 
 
-def cpu_ticks(stat: str) -> int:
-    """utime + stime (clock ticks) from a ``/proc/<pid>/stat`` line; the command name in
-    parentheses may hold spaces, so fields are counted after its closing parenthesis."""
+def cpu_seconds(stat: str, ticks_per_s: int) -> float:
+    """User + system CPU seconds from a ``/proc/<pid>/stat`` line (every thread); the
+    command name in parentheses may hold spaces, so fields are counted after its ")"."""
     fields = stat[stat.rindex(")") + 2 :].split()
-    return int(fields[11]) + int(fields[12])
+    return (int(fields[11]) + int(fields[12])) / ticks_per_s
 
 
-def cpu_shares(
-    before: dict[str, int], after: dict[str, int], wall_s: float, ticks_per_s: int
-) -> dict[str, float]:
-    """Each process's CPU in % of one core over `wall_s` (processes seen both times)."""
-    return {
-        name: 100.0 * (after[name] - before[name]) / ticks_per_s / wall_s
-        for name in before
-        if name in after and wall_s > 0
-    }
+def wait_seconds(schedstat: str) -> float:
+    """Seconds the main thread spent runnable but waiting for a CPU (``/proc/<pid>/schedstat``:
+    run ns, runqueue wait ns, timeslices)."""
+    return int(schedstat.split()[1]) / 1e9
+
+
+def shares(before: dict[str, float], after: dict[str, float], wall_s: float) -> dict[str, float]:
+    """Each process's seconds between two readings in % of `wall_s` (seen both times)."""
+    if wall_s <= 0:
+        return {}
+    return {n: 100.0 * (after[n] - before[n]) / wall_s for n in before if n in after}
 
 
 def grown_stage(good: Step | None, bad: Step) -> tuple[str, float, float]:
@@ -111,26 +115,72 @@ def grown_stage(good: Step | None, bad: Step) -> tuple[str, float, float]:
     return stage, before, bad.p(0.5, stage)
 
 
-def name_bottleneck(
-    good: Step | None, bad: Step, cpu: dict[str, float], pending: dict[str, int]
-) -> str:
-    """``<service> (<evidence>)``: a service process saturating its core if there is one,
-    else the owner of the stage that grew most; the evidence is that stage's growth, the
-    busiest processes' CPU and the deepest consumer backlog."""
-    stage, before, after = grown_stage(good, bad)
-    owner = STAGES[stage]
-    if owner == "monitor" and cpu.get("simulator", 0.0) > cpu.get("monitor", 0.0):
-        owner = "simulator"
+def box_ticks(stat: str) -> tuple[int, int, int]:
+    """(busy, iowait, total) ticks of all cores from the ``cpu`` line of ``/proc/stat``
+    (user nice system idle iowait irq softirq steal; guest time is inside user)."""
+    fields = [int(v) for v in stat.split()[1:9]]
+    idle, iowait, total = fields[3], fields[4], sum(fields)
+    return total - idle - iowait, iowait, total
+
+
+def box_shares(before: tuple[int, int, int], after: tuple[int, int, int]) -> tuple[float, float]:
+    """The box's busy and iowait time between two readings, in % of all its cores."""
+    total = after[2] - before[2]
+    if total <= 0:
+        return 0.0, 0.0
+    return 100.0 * (after[0] - before[0]) / total, 100.0 * (after[1] - before[1]) / total
+
+
+@dataclass
+class Evidence:
+    """What a step cost besides latency: CPU per process (% of one core), time each waited
+    for a CPU (% of the step), the deepest backlog seen per durable, and the whole box's
+    busy and iowait shares (% of all cores)."""
+
+    cpu: dict[str, float] = field(default_factory=dict)
+    starved: dict[str, float] = field(default_factory=dict)
+    pending: dict[str, int] = field(default_factory=dict)
+    box_busy: float = 0.0
+    box_iowait: float = 0.0
+
+
+def suspect(stage: str, cpu: dict[str, float]) -> str:
+    """A service process saturating its core if there is one, else the stage's owner (the
+    simulator instead of the monitor when it burns more)."""
     services = {n: v for n, v in cpu.items() if n != LOAD_GENERATOR}
     top = max(services, key=services.__getitem__, default=None)
     if top is not None and services[top] >= SATURATED_PCT:
-        owner = top
-    busiest = sorted(cpu.items(), key=lambda kv: -kv[1])[:3]
+        return top
+    owner = STAGES[stage]
+    if owner == "monitor" and cpu.get("simulator", 0.0) > cpu.get("monitor", 0.0):
+        return "simulator"
+    return owner
+
+
+def name_bottleneck(good: Step | None, bad: Step, seen: Evidence) -> str:
+    """``<service> (<evidence>)``: the `suspect` of the stage that grew most, with that
+    growth, the suspect's CPU (saturated, starved by other processes, or waiting on I/O),
+    the box's CPU, the busiest processes
+    and the deepest consumer backlog."""
+    stage, before, after = grown_stage(good, bad)
+    owner = suspect(stage, seen.cpu)
+    share, starved = seen.cpu.get(owner, 0.0), seen.starved.get(owner, 0.0)
+    if share >= SATURATED_PCT:
+        how = "CPU-bound"
+    elif starved >= share:
+        how = f"starved, it waited for a CPU {starved:.0f} % of the time"
+    elif seen.box_busy >= BOX_SATURATED_PCT:
+        how = "the box's CPU is saturated"
+    else:
+        how = "waiting on I/O, not CPU-bound"
+    busiest = sorted(seen.cpu.items(), key=lambda kv: -kv[1])[:4]
     evidence = [
         f"{stage} p50 {before * 1000:.0f} → {after * 1000:.0f} ms at {bad.rate:g} jobs/s",
-        "CPU " + ", ".join(f"{n} {v:.0f} %" for n, v in busiest),
+        f"{owner} at {share:.0f} % of one core: {how}",
+        f"box CPU {seen.box_busy:.0f} % busy, iowait {seen.box_iowait:.0f} %",
+        "busiest " + ", ".join(f"{n} {v:.0f} %" for n, v in busiest),
     ]
-    if pending:
-        deepest = max(pending, key=pending.__getitem__)
-        evidence.append(f"deepest backlog {deepest} {pending[deepest]}")
+    if seen.pending:
+        deepest = max(seen.pending, key=seen.pending.__getitem__)
+        evidence.append(f"deepest backlog {deepest} {seen.pending[deepest]}")
     return f"{owner} ({'; '.join(evidence)})"

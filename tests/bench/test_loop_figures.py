@@ -10,14 +10,18 @@ from contracts import subjects
 from tests.bench.loop_figures import (
     DISPATCH,
     RUN,
+    Evidence,
     Step,
-    cpu_shares,
-    cpu_ticks,
+    box_shares,
+    box_ticks,
+    cpu_seconds,
     name_bottleneck,
     next_rate,
     percentile,
+    shares,
     sustained,
     verdict,
+    wait_seconds,
 )
 from tests.bench.loop_tracker import Sent, Tracker
 
@@ -73,41 +77,66 @@ def test_sustained_is_the_highest_rate_that_held() -> None:
     assert sustained([(5.0, False)]) == 0.0
 
 
-def test_cpu_ticks_are_user_plus_system_even_with_spaces_in_the_command_name() -> None:
+def test_cpu_seconds_are_user_plus_system_even_with_spaces_in_the_command_name() -> None:
     stat = "4242 (python -m x) S 1 4242 4242 0 -1 4194560 9 0 0 0 150 30 0 0 20 0 3 0 5 6 7"
-    assert cpu_ticks(stat) == 180
+    assert cpu_seconds(stat, ticks_per_s=100) == 1.8
 
 
-def test_cpu_shares_are_percent_of_one_core_for_processes_seen_twice() -> None:
-    shares = cpu_shares({"a": 100, "gone": 5}, {"a": 150, "new": 9}, wall_s=0.5, ticks_per_s=100)
-    assert shares == {"a": 100.0}
-    assert cpu_shares({"a": 1}, {"a": 2}, wall_s=0.0, ticks_per_s=100) == {}
+def test_wait_seconds_are_the_runqueue_wait_of_schedstat() -> None:
+    assert wait_seconds("936045 371998000 11\n") == 0.371998
 
 
-def test_the_stage_that_grew_names_its_service_with_the_evidence() -> None:
+def test_shares_are_percent_of_the_wall_time_for_processes_seen_twice() -> None:
+    assert shares({"a": 1.0, "gone": 5.0}, {"a": 1.5, "new": 9.0}, wall_s=0.5) == {"a": 100.0}
+    assert shares({"a": 1.0}, {"a": 2.0}, wall_s=0.0) == {}
+
+
+def test_the_stage_that_grew_names_its_waiting_service_with_the_evidence() -> None:
     good = step(20, [0.1] * 10, dispatch=[0.03] * 10, run=[0.05] * 10)
     bad = step(40, [2.5] * 10, dispatch=[2.4] * 10, run=[0.3] * 10)
-    cpu = {"submitter": 16.0, "nats-server": 15.0, "monitor": 14.0, "bench": 30.0}
-    named = name_bottleneck(good, bad, cpu, {"submitter-jobs": 146, "classifier": 0})
-    assert named.startswith("submitter (submit→dispatched p50 30 → 2400 ms at 40 jobs/s; ")
-    assert "CPU bench 30 %, submitter 16 %, nats-server 15 %" in named
-    assert named.endswith("deepest backlog submitter-jobs 146)")
+    cpu = {"submitter": 16.0, "nats-server": 15.0, "monitor": 14.0, "bench": 30.0, "sim": 1.0}
+    pending = {"submitter-jobs": 146, "classifier": 0}
+    seen = Evidence(cpu, {"submitter": 3.0}, pending, box_busy=60, box_iowait=4)
+    assert name_bottleneck(good, bad, seen) == (
+        "submitter (submit→dispatched p50 30 → 2400 ms at 40 jobs/s; "
+        "submitter at 16 % of one core: waiting on I/O, not CPU-bound; "
+        "box CPU 60 % busy, iowait 4 %; "
+        "busiest bench 30 %, submitter 16 %, nats-server 15 %, monitor 14 %; "
+        "deepest backlog submitter-jobs 146)"
+    )
 
 
 def test_a_run_stage_that_grew_names_the_simulator_when_it_burns_more_than_the_monitor() -> None:
     good = step(20, [0.1], dispatch=[0.03], run=[0.05])
     bad = step(40, [2.5], dispatch=[0.04], run=[2.4])
-    assert name_bottleneck(good, bad, {"monitor": 10.0}, {}).startswith("monitor (")
-    cpu = {"monitor": 10.0, "simulator": 60.0}
-    assert name_bottleneck(good, bad, cpu, {}).startswith("simulator (dispatched→completed")
+    assert name_bottleneck(good, bad, Evidence({"monitor": 10.0})).startswith("monitor (")
+    seen = Evidence({"monitor": 10.0, "simulator": 60.0}, {"simulator": 20.0}, box_busy=95.0)
+    named = name_bottleneck(good, bad, seen)
+    assert named.startswith("simulator (dispatched→completed")
+    assert "simulator at 60 % of one core: the box's CPU is saturated" in named
+
+
+def test_a_suspect_that_waited_for_a_cpu_longer_than_it_ran_is_called_starved() -> None:
+    bad = step(40, [2.5], dispatch=[2.4], run=[0.1])
+    seen = Evidence({"submitter": 19.0}, {"submitter": 35.0}, box_busy=99.0)
+    named = name_bottleneck(None, bad, seen)
+    assert "submitter at 19 % of one core: starved, it waited for a CPU 35 % of the time" in named
 
 
 def test_a_service_saturating_its_core_is_named_whatever_stage_grew() -> None:
     bad = step(40, [2.5], dispatch=[2.4], run=[0.1])
     cpu = {"recovery": 97.0, "submitter": 20.0, "bench": 120.0}
-    named = name_bottleneck(None, bad, cpu, {})
+    named = name_bottleneck(None, bad, Evidence(cpu))
     assert named.startswith("recovery (submit→dispatched p50 0 → 2400 ms")
+    assert "recovery at 97 % of one core: CPU-bound" in named
     assert "backlog" not in named
+
+
+def test_box_cpu_shares_count_busy_and_iowait_over_all_cores() -> None:
+    before = box_ticks("cpu  100 0 50 800 50 0 0 0 0 0")
+    after = box_ticks("cpu  250 0 100 1050 100 0 0 0 7 0")  # guest (7) is inside user
+    assert box_shares(before, after) == (40.0, 10.0)
+    assert box_shares(after, after) == (0.0, 0.0)
 
 
 def test_a_step_counts_failures_and_splits_each_completed_job_into_its_stages() -> None:
