@@ -329,6 +329,7 @@ def test_chaos_plan_kills_every_service_once_and_is_seeded() -> None:
         (["--policies", "none", "--chaos"], "--chaos acts on `ours`"),
         (["--backends", "0"], "--backends must be between 1 and 16"),
         (["--jobs", "10000"], "--jobs must be between 1 and 9999"),
+        (["--instances", "5"], "--instances must be between 1 and 4"),
     ],
 )
 def test_campaign_refuses_bad_arguments_with_the_reason(
