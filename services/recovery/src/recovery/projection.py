@@ -17,7 +17,9 @@ from msgspec.structs import replace
 
 from contracts.control import DispatchResumed, EmergencyStopRequested
 from contracts.readmodel import JobStatus
+from contracts.recovery import RecoveryDecided
 from recovery.errors import UnknownJobError
+from recovery.graph_cache import sharing_graphs
 from recovery.job_state import JobState
 from recovery.state_machine import JobEvent, apply
 
@@ -71,6 +73,8 @@ class Projection:
             return self._pause(None)
         if not isinstance(event, JOB_EVENTS):
             return []
+        if isinstance(event, RecoveryDecided):
+            event = sharing_graphs(event)  # kept in the state: hold its graphs once
         before = self.jobs.get(event.job_id)
         after = apply(before, event)
         if after is before:

@@ -5,19 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-import msgspec
-
 from contracts.job import Binding, JobSubmitted
 from recovery.graph import Workflow, bind, discover, params_of
+from recovery.graph_cache import KEY, Recent
 from recovery.job_state import JobState
 
 ANALYSES_KEPT: Final = 256
 """Distinct submitted graphs whose analysis is kept: a farm submits the same few workflows
 again and again, so the replay at start analyses each once, not once per job."""
-_KEY: Final = msgspec.json.Encoder()
-_analyses: dict[bytes, tuple[Workflow, Mapping[str, Any]]] = {}
-"""Graph and bindings (their JSON) → the graph first seen with them and the parameters read
-from it; least recently used first."""
+_analyses: Final = Recent[tuple[Workflow, Mapping[str, Any]]](ANALYSES_KEPT)
 
 
 def initial_state(event: JobSubmitted) -> JobState:
@@ -43,17 +39,9 @@ def initial_state(event: JobSubmitted) -> JobState:
 def analysed(
     workflow: Workflow, bindings: Mapping[str, Binding]
 ) -> tuple[Workflow, Mapping[str, Any]]:
-    """`workflow`, or an identical graph analysed before (shared: graphs are immutable values,
-    so 100,000 jobs of one workflow hold one graph), and the parameters read from it.
-
-    The key is the exact JSON of graph and bindings, so only identical graphs share; the
-    cache keeps the `ANALYSES_KEPT` most recently used.
-    """
-    key = _KEY.encode((workflow, bindings))
-    found = _analyses.pop(key, None)
-    if found is None:
-        found = workflow, params_of(workflow, discover(workflow, bindings))
-        if len(_analyses) >= ANALYSES_KEPT:
-            del _analyses[next(iter(_analyses))]
-    _analyses[key] = found
-    return found
+    """`workflow`, or an identical graph analysed before with the same bindings (shared:
+    100,000 jobs of one workflow hold one graph), and the parameters read from it."""
+    return _analyses.get(
+        KEY.encode((workflow, bindings)),
+        lambda: (workflow, params_of(workflow, discover(workflow, bindings))),
+    )
