@@ -56,6 +56,12 @@ BENCHES: list[tuple[str, str, str, list[str]]] = [
         "tests.bench.loop",
         [],
     ),
+    (
+        "scale-out",
+        "scale-out: the loop's ramp with 2 instances of every service vs 1",
+        "tests.bench.loop",
+        ["--scale-out"],
+    ),
 ]
 
 

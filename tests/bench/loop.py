@@ -30,18 +30,18 @@ from comfy_recovery.stack import SERVICES, Stack, StackConfig
 from contracts import BusSettings, subjects
 from cr_client import JobClient
 from tests.bench.loop_figures import (
-    DISPATCH,
     LATENCY_LIMIT_S,
     LOAD_GENERATOR,
-    RUN,
     Evidence,
     Step,
+    bottleneck,
     box_shares,
     box_ticks,
     cpu_seconds,
-    name_bottleneck,
+    half_line,
     next_rate,
     shares,
+    step_line,
     sustained,
     verdict,
     wait_seconds,
@@ -199,8 +199,9 @@ async def ramp(rig: Rig, tracker: Tracker) -> list[tuple[Step, Evidence]]:
     return steps
 
 
-async def measure(scratch: Path, instances: int) -> None:
-    """Ramp, name the bottleneck, then run at half the sustained rate."""
+async def measure(scratch: Path, instances: int, *, half: bool = True) -> float:
+    """Ramp, name the bottleneck, then (with `half`) run at half the sustained rate; the
+    sustained rate."""
     async with running_loop(scratch, instances) as rig:
         tracker = Tracker()
         await tracker.watch(rig.client)
@@ -211,50 +212,38 @@ async def measure(scratch: Path, instances: int) -> None:
             flush=True,
         )
         steps = await ramp(rig, tracker)
-        history = [(s.rate, verdict(s) is None) for s, _ in steps]
-        best = sustained(history)
+        best = sustained([(s.rate, verdict(s) is None) for s, _ in steps])
         print(f"  sustained {best:8g} jobs/s (every job completed, none failed, p99 within limit)")
         print(f"bottleneck: {bottleneck(steps)}", flush=True)
-        if best:
-            half, _ = await measured_step(rig, tracker, best / 2, HALF_S)
-            print(
-                f"  at 50 % ({best / 2:g} jobs/s, {half.submitted} jobs)"
-                f"   p50 {half.p(0.5) * 1000:7.1f} ms   p99 {half.p(0.99) * 1000:7.1f} ms"
-                f"   ({verdict(half) or 'all completed'}; p99 {DISPATCH}"
-                f" {half.p(0.99, DISPATCH) * 1000:.0f} ms, {RUN} {half.p(0.99, RUN) * 1000:.0f} ms)"
-            )
+        if half and best:
+            step, _ = await measured_step(rig, tracker, best / 2, HALF_S)
+            print(half_line(step), flush=True)
+    return best
 
 
-def step_line(step: Step, broken: str | None) -> str:
-    """One step's figures: p50/p99 end to end, each stage's p50, and its verdict."""
-    return (
-        f"  step {step.rate:5g} jobs/s  {step.submitted:5d} jobs"
-        f"   p50 {step.p(0.5) * 1000:7.1f} ms   p99 {step.p(0.99) * 1000:7.1f} ms"
-        f"   {DISPATCH} {step.p(0.5, DISPATCH) * 1000:6.1f} ms"
-        f"   {RUN} {step.p(0.5, RUN) * 1000:6.1f} ms   {broken or 'sustained'}"
+async def scale_out(scratch: Path) -> None:
+    """The same ramp with one, then two instances of every service; their ratio."""
+    one = await measure(scratch / "one", 1, half=False)
+    two = await measure(scratch / "two", 2, half=False)
+    ratio = f"{two / one:5.2f}" if one else "n/a (nothing sustained with 1)"
+    print(
+        f"  scale-out ratio {ratio}"
+        f" ({two:g} jobs/s with 2 instances of every service, {one:g} with 1)"
     )
-
-
-def bottleneck(steps: list[tuple[Step, Evidence]]) -> str:
-    """Named from the first broken step against the last sustained one before it (or
-    from the last step when none broke)."""
-    good: Step | None = None
-    for step, evidence in steps:
-        if verdict(step) is not None:
-            return name_bottleneck(good, step, evidence)
-        good = step
-    last, evidence = steps[-1]
-    return "none reached (" + name_bottleneck(None, last, evidence) + ")"
 
 
 def main() -> None:
     """Run the bench in a scratch directory; SIGTERM ends it as Ctrl-C does (cleanly)."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--instances", type=int, default=1)
+    parser.add_argument("--scale-out", action="store_true", help="1 instance, then 2: ratio")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     with tempfile.TemporaryDirectory() as tmp:
-        asyncio.run(measure(Path(tmp), args.instances))
+        if args.scale_out:
+            asyncio.run(scale_out(Path(tmp)))
+        else:
+            asyncio.run(measure(Path(tmp), args.instances))
 
 
 if __name__ == "__main__":

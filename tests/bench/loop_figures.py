@@ -184,3 +184,35 @@ def name_bottleneck(good: Step | None, bad: Step, seen: Evidence) -> str:
         deepest = max(seen.pending, key=seen.pending.__getitem__)
         evidence.append(f"deepest backlog {deepest} {seen.pending[deepest]}")
     return f"{owner} ({'; '.join(evidence)})"
+
+
+def step_line(step: Step, broken: str | None) -> str:
+    """One step's figures: p50/p99 end to end, each stage's p50, and its verdict."""
+    return (
+        f"  step {step.rate:5g} jobs/s  {step.submitted:5d} jobs"
+        f"   p50 {step.p(0.5) * 1000:7.1f} ms   p99 {step.p(0.99) * 1000:7.1f} ms"
+        f"   {DISPATCH} {step.p(0.5, DISPATCH) * 1000:6.1f} ms"
+        f"   {RUN} {step.p(0.5, RUN) * 1000:6.1f} ms   {broken or 'sustained'}"
+    )
+
+
+def half_line(step: Step) -> str:
+    """The run at half the sustained rate: p50/p99 end to end, its verdict, stage p99s."""
+    return (
+        f"  at 50 % ({step.rate:g} jobs/s, {step.submitted} jobs)"
+        f"   p50 {step.p(0.5) * 1000:7.1f} ms   p99 {step.p(0.99) * 1000:7.1f} ms"
+        f"   ({verdict(step) or 'all completed'}; p99 {DISPATCH}"
+        f" {step.p(0.99, DISPATCH) * 1000:.0f} ms, {RUN} {step.p(0.99, RUN) * 1000:.0f} ms)"
+    )
+
+
+def bottleneck(steps: list[tuple[Step, Evidence]]) -> str:
+    """Named from the first broken step against the last sustained one before it (or
+    from the last step when none broke)."""
+    good: Step | None = None
+    for step, evidence in steps:
+        if verdict(step) is not None:
+            return name_bottleneck(good, step, evidence)
+        good = step
+    last, evidence = steps[-1]
+    return "none reached (" + name_bottleneck(None, last, evidence) + ")"

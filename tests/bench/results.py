@@ -1,9 +1,10 @@
 """The named figures of one `make bench` run, written to ``bench-results.json``.
 
 Each benchmark prints its figures on stdout (and only them); the runner keeps that text and
-reads every named figure out of it with one pattern per key, below. A key whose benchmark was
-not run, failed, or printed no matching line is ``null``, and ``null_reasons`` says why, so
-the file never claims a figure that was not measured in this run.
+reads every named figure out of it with one pattern per key, below (a number, or text for the
+loop's bottleneck). A key whose benchmark was not run, failed, or printed no matching line is
+``null``, and ``null_reasons`` says why, so the file never claims a figure that was not
+measured in this run.
 """
 
 from __future__ import annotations
@@ -50,16 +51,8 @@ FIGURES: dict[str, Figure] = {
 }
 
 
-NOT_BUILT: dict[str, str] = {
-    "scale-out": (
-        "not measured yet: a second instance of recovery adds nothing until per-job "
-        "partitions exist (ADR 0003)"
-    ),
-}
-"""Benchmarks a figure names that do not exist yet, and why."""
-
-
 Value = float | str | None
+"""A figure: a number, text, or None when it was not measured."""
 
 
 def extract(outputs: dict[str, str | None]) -> tuple[dict[str, Value], dict[str, str]]:
@@ -68,9 +61,7 @@ def extract(outputs: dict[str, str | None]) -> tuple[dict[str, Value], dict[str,
     reasons: dict[str, str] = {}
     for key, figure in FIGURES.items():
         text = outputs.get(figure.bench, "")
-        if figure.bench in NOT_BUILT:
-            values[key], reasons[key] = None, NOT_BUILT[figure.bench]
-        elif figure.bench not in outputs:
+        if figure.bench not in outputs:
             values[key], reasons[key] = None, f"benchmark {figure.bench!r} was not run"
         elif text is None:
             values[key], reasons[key] = None, f"benchmark {figure.bench!r} failed"

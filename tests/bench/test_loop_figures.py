@@ -12,13 +12,16 @@ from tests.bench.loop_figures import (
     RUN,
     Evidence,
     Step,
+    bottleneck,
     box_shares,
     box_ticks,
     cpu_seconds,
+    half_line,
     name_bottleneck,
     next_rate,
     percentile,
     shares,
+    step_line,
     sustained,
     verdict,
     wait_seconds,
@@ -152,3 +155,28 @@ def test_a_step_counts_failures_and_splits_each_completed_job_into_its_stages() 
     assert result.stages == {DISPATCH: [0.25], RUN: [0.25]}
     assert tracker._oldest_open(sent, 0) == 2
     assert tracker.open_jobs() == 1
+
+
+def test_the_bottleneck_is_read_at_the_first_broken_step_against_the_one_before() -> None:
+    ok = step(20, [0.1], dispatch=[0.03], run=[0.05])
+    broken = Step(40, submitted=2, latencies=[0.1], stages={DISPATCH: [0.9], RUN: [0.05]})
+    later = Step(30, submitted=1, failed=1)
+    steps = [(ok, Evidence()), (broken, Evidence({"submitter": 20.0})), (later, Evidence())]
+    assert bottleneck(steps).startswith("submitter (submit→dispatched p50 30 → 900 ms at 40 ")
+
+
+def test_a_ramp_that_never_broke_says_no_bottleneck_was_reached() -> None:
+    steps = [(step(640, [0.1], dispatch=[0.05], run=[0.05]), Evidence())]
+    assert bottleneck(steps).startswith("none reached (submitter (submit→dispatched p50 0 → 50")
+
+
+def test_step_and_half_lines_print_the_figures_results_read() -> None:
+    ok = step(20, [0.1, 0.3], dispatch=[0.04, 0.1], run=[0.06, 0.2])
+    line = step_line(ok, None)
+    assert "step    20 jobs/s      2 jobs   p50   100.0 ms   p99   300.0 ms" in line
+    assert line.endswith("dispatched→completed   60.0 ms   sustained")
+    half = half_line(ok)
+    assert half.startswith("  at 50 % (20 jobs/s, 2 jobs)   p50   100.0 ms   p99   300.0 ms")
+    assert half.endswith(
+        "(all completed; p99 submit→dispatched 100 ms, dispatched→completed 200 ms)"
+    )

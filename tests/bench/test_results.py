@@ -25,10 +25,11 @@ OUTPUTS: dict[str, str | None] = {
         "bottleneck: submitter (submit→dispatched p50 34 → 2435 ms at 40 jobs/s)\n"
         "  at 50 % (15 jobs/s, 225 jobs)   p50    89.5 ms   p99  3475.5 ms   (all completed)\n"
     ),
+    "scale-out": "  scale-out ratio  1.33 (40 jobs/s with 2 instances of every service, 30 with 1)",
 }
 
 
-def test_every_printed_figure_is_read_and_the_rest_are_null_with_a_reason(
+def test_every_printed_figure_is_read_numbers_as_numbers_and_the_bottleneck_as_text(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "bench-results.json"
@@ -47,8 +48,8 @@ def test_every_printed_figure_is_read_and_the_rest_are_null_with_a_reason(
     assert document["loop_bottleneck"] == (
         "submitter (submit→dispatched p50 34 → 2435 ms at 40 jobs/s)"
     )
-    assert document["scale_out_ratio"] is None
-    assert "not measured yet" in document["null_reasons"]["scale_out_ratio"]
+    assert document["scale_out_ratio"] == 1.33
+    assert document["null_reasons"] == {}
     assert set(results.FIGURES) <= set(document)
     assert document["context"]["cpus"] >= 1
 
@@ -58,6 +59,7 @@ def test_a_failed_or_skipped_bench_gives_null_saying_which() -> None:
     assert values["bus_publish_ratio"] is None
     assert "failed" in reasons["bus_publish_ratio"]
     assert "not run" in reasons["edge_overhead_p50_ms"]
+    assert "not run" in reasons["loop_bottleneck"]
 
 
 def test_a_bench_that_printed_no_matching_line_gives_null_naming_the_pattern() -> None:
