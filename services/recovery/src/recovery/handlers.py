@@ -91,15 +91,22 @@ class Handlers:
     async def _catch_up(self, seq: int) -> None:
         """Fold the events before `seq` that another instance sharing the durable consumer
         handled, so this instance's state is whole before it decides anything."""
-        projection, read = self.deps.projection, self.deps.read_event
+        projection = self.deps.projection
         for missing in range(projection.seq + 1, seq):
-            event = await read(missing) if read is not None else None
-            if event is not None:
-                try:
-                    projection.apply(event)
-                except DomainError as exc:
-                    log.warning("catch_up.skipped", seq=missing, error=str(exc))
+            await self.fold_stored(missing)
             projection.seq = missing
+
+    async def fold_stored(self, seq: int) -> None:
+        """Fold the stored event at stream sequence `seq` (one another instance handled);
+        one the fold refuses is logged and skipped, as its handler would have refused it."""
+        read = self.deps.read_event
+        event = await read(seq) if read is not None else None
+        if event is None:
+            return
+        try:
+            self.deps.projection.apply(event)
+        except DomainError as exc:
+            log.warning("catch_up.skipped", seq=seq, error=str(exc))
 
     async def _on_event(self, event: AnyEvent) -> None:
         with structlog.contextvars.bound_contextvars(job_id=event.job_id, event_id=event.event_id):

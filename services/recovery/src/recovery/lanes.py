@@ -36,7 +36,6 @@ from cr_runtime.consumer import Delivery
 from cr_runtime.delivery import settle
 from recovery.adapters.backends import BackendRegistry
 from recovery.breaker import Breaker
-from recovery.errors import DomainError
 from recovery.handlers import Handlers
 
 log = structlog.get_logger(__name__)
@@ -102,16 +101,9 @@ class LaneConsumer(BulkConsumer):
 
     async def _catch_up(self, ours: set[int], last: int) -> None:
         """Fold, in order, the events up to `last` that another instance is handling."""
-        projection, read = self.handlers.deps.projection, self.handlers.deps.read_event
-        for seq in range(projection.seq + 1, last + 1):
-            if seq in ours:
-                continue
-            event = await read(seq) if read is not None else None
-            if event is not None:
-                try:
-                    projection.apply(event)
-                except DomainError as exc:
-                    log.warning("catch_up.skipped", seq=seq, error=str(exc))
+        for seq in range(self.handlers.deps.projection.seq + 1, last + 1):
+            if seq not in ours:
+                await self.handlers.fold_stored(seq)
 
     async def _lane(self, job: str, deliveries: list[Delivery]) -> None:
         for delivery in deliveries:
