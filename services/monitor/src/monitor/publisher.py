@@ -9,6 +9,7 @@ from contracts.codec import AnyEvent
 from contracts.envelope import derive_event_id, new_event_id, utcnow
 from contracts.job import FailureEvidence, JobCompleted, JobFailed, JobProgressed, OutputFile
 from cr_client.bus import Bus
+from cr_client.nats_errors import translated
 from cr_runtime.settings import instance_source
 from monitor.watch import AttemptWatch, PromptWatch
 
@@ -90,7 +91,7 @@ class Publisher:
             event = msgspec.structs.replace(event, source=self.source)
         await self.bus.publish(event)
         if registry_kind is not None:
-            kv = await self.bus.kv(subjects.KV_BACKENDS)
-            await kv.put(
-                f"{getattr(event, 'backend_id', '_')}.{registry_kind}", codec.encode(event)
-            )
+            key = f"{getattr(event, 'backend_id', '_')}.{registry_kind}"
+            with translated(f"write {key}"):  # NATS restarting: the next sample writes it
+                kv = await self.bus.kv(subjects.KV_BACKENDS)
+                await kv.put(key, codec.encode(event))

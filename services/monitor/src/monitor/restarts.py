@@ -20,6 +20,7 @@ from contracts.backends import BackendRef
 from contracts.codec import AnyEvent
 from contracts.envelope import CONTROL_JOB_ID, new_event_id, utcnow
 from contracts.recovery import QuarantineBackend, RecoveryDecided
+from cr_client.nats_errors import translated
 from cr_runtime.consumer import Delivery
 from monitor.errors import RestartFailedError
 from monitor.hooks import RestartHook, RestartRequest
@@ -145,12 +146,13 @@ class Restarter:
         instances, so without this each instance restarted the same wedged backend once,
         and the second restart lost every prompt queued on the fresh process.
         """
-        kv = await self.out.bus.kv(subjects.KV_BACKENDS)
         key = f"{request.backend_id}.{KV_KIND}"
-        try:
-            entry: KeyValue.Entry | None = await kv.get(key)
-        except KeyNotFoundError:
-            entry = None
+        with translated(f"read {key}"):
+            kv = await self.out.bus.kv(subjects.KV_BACKENDS)
+            try:
+                entry: KeyValue.Entry | None = await kv.get(key)
+            except KeyNotFoundError:
+                entry = None
         if entry is not None and entry.value:
             self.gate.acted(request.backend_id, _acted_at(entry.value))
         refusal = self.gate.refusal(request.backend_id, requested_at, now)
@@ -158,10 +160,11 @@ class Restarter:
             return refusal
         claim = self._entry(request, "-", "restarting", "", now)
         try:
-            if entry is None:
-                await kv.create(key, claim)
-            else:
-                await kv.update(key, claim, last=entry.revision)
+            with translated(f"claim {key}"):
+                if entry is None:
+                    await kv.create(key, claim)
+                else:
+                    await kv.update(key, claim, last=entry.revision)
         except KeyWrongLastSequenceError:
             return "another monitor instance took this restart"
         self.gate.acted(request.backend_id, now)

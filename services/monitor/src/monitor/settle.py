@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import structlog
 
@@ -38,27 +38,18 @@ class BackendInfo:
     health: BackendHealth | None = None
 
 
+@dataclass
 class Settler:
     """Publishes the outcome of our prompts on one backend: once, whoever notices first."""
 
-    def __init__(
-        self,
-        ref: BackendRef,
-        reader: ComfyReader,
-        watches: WatchSet,
-        out: Publisher,
-        ledger: Ledger,
-        clock: Clock,
-        info: BackendInfo,
-    ) -> None:
-        self.ref = ref
-        self.reader = reader
-        self.watches = watches
-        self.out = out
-        self.ledger = ledger
-        self.clock = clock
-        self.info = info
-        self._lock = asyncio.Lock()
+    ref: BackendRef
+    reader: ComfyReader
+    watches: WatchSet
+    out: Publisher
+    ledger: Ledger
+    clock: Clock
+    info: BackendInfo
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
 
     async def finish(self, prompt: PromptWatch) -> bool:
         """Publish the outcome of a finished prompt; whether it has finished (False also when

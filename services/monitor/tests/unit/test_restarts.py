@@ -12,11 +12,12 @@ from typing import Any, cast
 import httpx
 import msgspec
 import pytest
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoStreamResponseError
 from pydantic import ValidationError
 
 from contracts import BackendHealth, RecoveryDecided, Strategy
 from contracts.backends import BackendRef
+from contracts.errors import BusUnavailableError
 from contracts.recovery import QuarantineBackend
 from cr_client import Bus
 from monitor.config import Settings
@@ -353,3 +354,26 @@ async def test_a_registry_record_without_a_time_does_not_block_a_restart() -> No
     assert await restarter(bus, hook).request(REQUEST, NOW) == "restarted"
     await bus.kv_store.put("b0.restart", b'["a list"]')
     assert await restarter(bus, hook, now=NOW + 301).request(REQUEST, NOW + 301) == "restarted"
+
+
+class RestartingKv(KvRecorder):
+    async def put(self, key: str, value: bytes) -> int:
+        raise NoStreamResponseError  # NATS restarting under the KV write
+
+
+async def test_a_registry_write_while_nats_restarts_is_transient_not_a_crash() -> None:
+    # The health loop catches BusUnavailableError; a raw NoStreamResponseError from the KV
+    # write ended the monitor's telemetry task, and with it the service.
+    bus = RecordingBus()
+    bus.kv_store = RestartingKv()
+    health = BackendHealth(
+        event_id="h",
+        job_id="_",
+        occurred_at=datetime.fromtimestamp(NOW, UTC),
+        source="t",
+        backend_id="b0",
+        reachable=True,
+    )
+    with pytest.raises(BusUnavailableError, match="write b0.health"):
+        await Publisher(cast(Bus, bus)).telemetry(health, "health")
+    assert len(bus.published) == 1  # the event itself went out
