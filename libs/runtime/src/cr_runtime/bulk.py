@@ -5,15 +5,23 @@ handlers spend on it; `BatchPull` receives a batch through one callback. Everyth
 (decode, dead letters, ack after the handler returned, watchdog) is the shared consumer's.
 Acks stay explicit, one per message (``msg.ack()`` is a publish without a reply), so
 instances sharing the durable never ack each other's messages.
+
+`ConcurrentConsumer` is the same consumer for durables that need no order (the
+classifier's): a batch's messages are handled side by side, so their publishes' fsynced acks
+are awaited together instead of one after another.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+from nats.aio.msg import Msg
+
+from cr_client.bus import Bus
 from cr_client.pull import BatchPull
 from cr_client.streams import ensure_consumer
-from cr_runtime.consumer import Consumer
+from cr_runtime.consumer import Consumer, Handler
 
 
 class BulkConsumer(Consumer):
@@ -31,3 +39,20 @@ class BulkConsumer(Consumer):
 
     async def _before_bind(self) -> None:
         """What a subclass does to the durable before it is ensured (nothing here)."""
+
+
+class ConcurrentConsumer(BulkConsumer):
+    """A `BulkConsumer` that handles each fetched batch's messages concurrently.
+
+    Only for durables whose messages need no order among themselves. Each message keeps
+    the shared outcome mapping on its own: it is acked after its own handler returned, and
+    a handler that fails naks (or dead-letters) only its message. `batch` bounds how many
+    are in flight at once (and never exceeds the durable's ``max_ack_pending``).
+    """
+
+    def __init__(self, bus: Bus, durable: str, handler: Handler, *, batch: int) -> None:
+        super().__init__(bus, durable, handler, batch=batch)
+
+    async def _process(self, msgs: list[Msg]) -> None:
+        deliveries = [d for d in [await self._decode(m) for m in msgs] if d is not None]
+        await asyncio.gather(*(self._run_one(d) for d in deliveries))

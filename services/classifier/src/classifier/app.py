@@ -13,7 +13,7 @@ from classifier.rules import default_rules
 from classifier.rulesources import FileRules, KvRules, report
 from contracts import subjects
 from cr_client.bus import Bus
-from cr_runtime.consumer import Consumer
+from cr_runtime.bulk import ConcurrentConsumer
 from cr_runtime.service import Service, run_service
 
 SERVICE = "classifier"
@@ -30,7 +30,10 @@ async def build(bus: Bus, settings: Settings) -> Service:
     file_rules.check()
     kv_rules = KvRules(await bus.kv(subjects.KV_RULES), book)
     handler = FailureHandler(bus, lambda: book.current, settings.source(SERVICE))
-    consumer = Consumer(bus, subjects.DURABLE_CLASSIFIER, handler, batch=128)
+    # each failure is classified alone, so a batch's publishes are awaited together
+    consumer = ConcurrentConsumer(
+        bus, subjects.DURABLE_CLASSIFIER, handler, batch=settings.concurrency
+    )
     return Service(consumers=[consumer], tasks=[kv_rules.watch, file_rules.poll])
 
 

@@ -19,3 +19,9 @@ class Settings(ServiceSettings):
 
     rules_file: Path | None = Field(None, description="Operators' custom rules (TOML)")
     rules_poll_s: float = Field(2.0, description="Seconds between checks of the rules file")
+    concurrency: int = Field(
+        128,
+        ge=1,
+        description="Failures classified and published at once by this instance (each acked "
+        "after its own publish); at most the durable's max_ack_pending (1000)",
+    )
