@@ -38,7 +38,7 @@ class BackendInfo:
     health: BackendHealth | None = None
 
 
-@dataclass
+@dataclass(eq=False)  # one per backend, compared by identity as before
 class Settler:
     """Publishes the outcome of our prompts on one backend: once, whoever notices first."""
 
