@@ -56,3 +56,8 @@ def test_analytics_on_embedded_chdb_runs_once_and_on_a_server_runs_n_times(tmp_p
         extra_env={"CR_ANALYTICS_INTERFACE": "http"},
     )
     assert [u.key for u in server.units()][-1] == "analytics-2"
+
+
+def test_the_monitor_runs_once_its_websockets_cannot_be_shared(tmp_path: Path) -> None:
+    config = StackConfig(data_dir=tmp_path, services=("monitor", "recovery"), instances=3)
+    assert [u.key for u in config.units()] == ["monitor", "recovery", "recovery-2", "recovery-3"]

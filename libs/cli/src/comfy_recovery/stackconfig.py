@@ -51,15 +51,19 @@ class StackConfig:
     def units(self) -> list[Unit]:
         """Every service process to run: instance 1 of each service, then instance 2, …
 
-        Analytics on embedded chDB runs once whatever `instances` says: its files belong to
-        one process. Against a ClickHouse server (``CR_ANALYTICS_INTERFACE=http``) every
-        instance inserts its share into the same tables.
+        Two run once whatever `instances` says. The monitor: ComfyUI sends a prompt's
+        progress only to the websocket of the client id it was posted with, one per
+        backend, and a second socket with that id leaves the first deaf, so two monitors
+        took the socket from each other (ADR 0003: per-backend leases are the way out; the
+        Kubernetes manifest runs one replica too). Analytics on embedded chDB: its files
+        belong to one process; against a ClickHouse server (``CR_ANALYTICS_INTERFACE=http``)
+        every instance inserts its share into the same tables.
         """
         count = len(self.services)
         interface = self.extra_env.get("CR_ANALYTICS_INTERFACE") or os.environ.get(
             "CR_ANALYTICS_INTERFACE", "chdb"
         )
-        single = {"analytics"} if interface == "chdb" else set()
+        single = {"monitor", "analytics"} if interface == "chdb" else {"monitor"}
         return [
             Unit(name if k == 0 else f"{name}-{k + 1}", name, k + 1, k * count + i)
             for k in range(self.instances)
