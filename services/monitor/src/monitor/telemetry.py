@@ -13,7 +13,7 @@ from contracts.envelope import CONTROL_JOB_ID, new_event_id, utcnow
 from contracts.errors import BusUnavailableError
 from contracts.gpu import GpuSampled
 from monitor.adapters.comfy import ComfyReader
-from monitor.adapters.nvml import GpuReading, NvmlProbe
+from monitor.adapters.nvml import GpuFigures, NvmlProbe
 from monitor.errors import BackendDownError
 from monitor.follower import Follower
 from monitor.publisher import SOURCE, Publisher
@@ -70,23 +70,9 @@ def gpu_from_stats(backend_id: str, stats: dict[str, Any]) -> list[GpuSampled]:
     return samples
 
 
-def gpu_from_nvml(host: str, reading: GpuReading) -> GpuSampled:
+def gpu_from_nvml(host: str, figures: GpuFigures) -> GpuSampled:
     """A GPU sample from an NVML reading."""
-    return GpuSampled(
-        **_envelope(),
-        backend_id=host,
-        index=reading.index,
-        name=reading.name,
-        sampled_via="nvml",
-        memory_total=reading.memory_total,
-        memory_used=reading.memory_used,
-        memory_free=reading.memory_free,
-        utilization_pct=reading.utilization_pct,
-        temperature_c=reading.temperature_c,
-        power_w=reading.power_w,
-        ecc_uncorrected=reading.ecc_uncorrected,
-        xid_events=list(reading.xid_events),
-    )
+    return GpuSampled(**_envelope(), backend_id=host, sampled_via="nvml", **figures)
 
 
 class Telemetry:

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from monitor.adapters.nvml import NvmlProbe
+from monitor.telemetry import gpu_from_nvml
 
 
 class NVMLError(Exception):
@@ -80,15 +81,26 @@ def test_a_sample_reads_memory_utilisation_power_ecc_and_xid() -> None:
     probe = NvmlProbe(fake_nvml())
     assert probe.start()
     [reading] = probe.sample()
-    assert (reading.name, reading.memory_total, reading.memory_free) == ("NVIDIA RTX 4090", 24, 4)
-    assert reading.utilization_pct == 97 and reading.power_w == 350.0
-    assert reading.ecc_uncorrected == 2 and reading.xid_events == [79]
+    assert reading["name"] == "NVIDIA RTX 4090"
+    assert (reading["memory_total"], reading["memory_free"]) == (24, 4)
+    assert reading["utilization_pct"] == 97 and reading["power_w"] == 350.0
+    assert reading["ecc_uncorrected"] == 2 and reading["xid_events"] == [79]
     [again] = probe.sample()
-    assert again.xid_events == []
+    assert again["xid_events"] == []
 
 
 def test_unsupported_fields_are_unknown_not_errors() -> None:
     probe = NvmlProbe(fake_nvml(ecc_supported=False))
     probe.start()
     [reading] = probe.sample()
-    assert reading.ecc_uncorrected is None and reading.memory_used == 20
+    assert reading["ecc_uncorrected"] is None and reading["memory_used"] == 20
+
+
+def test_a_reading_becomes_a_gpu_sample_of_the_host_under_the_wire_names() -> None:
+    probe = NvmlProbe(fake_nvml())
+    probe.start()
+    [reading] = probe.sample()
+    sample = gpu_from_nvml("host-1", reading)
+    assert (sample.backend_id, sample.sampled_via, sample.index) == ("host-1", "nvml", 0)
+    assert (sample.memory_total, sample.memory_used, sample.memory_free) == (24, 20, 4)
+    assert sample.xid_events == [79] and sample.ecc_uncorrected == 2

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
@@ -12,20 +11,9 @@ import structlog
 log = structlog.get_logger(__name__)
 
 
-@dataclass(frozen=True)
-class GpuReading:
-    """One GPU's figures at one moment (None where the device does not support it)."""
-
-    index: int
-    name: str
-    memory_total: int | None = None
-    memory_used: int | None = None
-    memory_free: int | None = None
-    utilization_pct: float | None = None
-    temperature_c: float | None = None
-    power_w: float | None = None
-    ecc_uncorrected: int | None = None
-    xid_events: list[int] = field(default_factory=list)
+GpuFigures = dict[str, Any]
+"""One GPU's figures at one moment, keyed by `contracts.gpu.GpuSampled`'s field names (the
+wire type is the one place they are named; None where the device does not support one)."""
 
 
 def load_pynvml() -> ModuleType | None:
@@ -74,8 +62,8 @@ class NvmlProbe:
             log.info("nvml.xid_unsupported", reason=str(exc))
             self._xid_set = None
 
-    def sample(self) -> list[GpuReading]:
-        """A reading of every GPU (empty when NVML is unavailable or failed)."""
+    def sample(self) -> list[GpuFigures]:
+        """The figures of every GPU (empty when NVML is unavailable or failed)."""
         if not self.available or self.nv is None:
             return []
         nv = self.nv
@@ -86,34 +74,34 @@ class NvmlProbe:
             log.warning("nvml.sample_failed", error=str(exc))
             return []
 
-    def _read(self, index: int, xids: list[int]) -> GpuReading:
+    def _read(self, index: int, xids: list[int]) -> GpuFigures:
         nv = self.nv
         assert nv is not None
         handle = nv.nvmlDeviceGetHandleByIndex(index)
         memory = nv.nvmlDeviceGetMemoryInfo(handle)
         name = nv.nvmlDeviceGetName(handle)
-        return GpuReading(
-            index=index,
-            name=name.decode() if isinstance(name, bytes) else str(name),
-            memory_total=int(memory.total),
-            memory_used=int(memory.used),
-            memory_free=int(memory.free),
-            utilization_pct=self._optional(
+        return {
+            "index": index,
+            "name": name.decode() if isinstance(name, bytes) else str(name),
+            "memory_total": int(memory.total),
+            "memory_used": int(memory.used),
+            "memory_free": int(memory.free),
+            "utilization_pct": self._optional(
                 lambda: float(nv.nvmlDeviceGetUtilizationRates(handle).gpu)
             ),
-            temperature_c=self._optional(
+            "temperature_c": self._optional(
                 lambda: float(nv.nvmlDeviceGetTemperature(handle, nv.NVML_TEMPERATURE_GPU))
             ),
-            power_w=self._optional(lambda: nv.nvmlDeviceGetPowerUsage(handle) / 1000.0),
-            ecc_uncorrected=self._optional(
+            "power_w": self._optional(lambda: nv.nvmlDeviceGetPowerUsage(handle) / 1000.0),
+            "ecc_uncorrected": self._optional(
                 lambda: int(
                     nv.nvmlDeviceGetTotalEccErrors(
                         handle, nv.NVML_MEMORY_ERROR_TYPE_UNCORRECTED, nv.NVML_VOLATILE_ECC
                     )
                 )
             ),
-            xid_events=xids,
-        )
+            "xid_events": xids,
+        }
 
     def _optional(self, read: Any) -> Any:
         """NotSupported (consumer GPUs, MIG) means "unknown", not an error."""
