@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from comfy_recovery.campaign.command import CampaignConfig, run_campaign
+from comfy_recovery.stackconfig import SERVICES
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow]
 
@@ -26,3 +27,20 @@ async def test_the_default_campaign_meets_the_fleet_bar(tmp_path: Path) -> None:
     assert report["bar"] == [], (report["bar"], summary)
     assert ours["unfinished"] == 0 and ours["doubled"] == 0, summary
     assert ours["clean"] == 67 and ours["recoverable"] == 109, "the default mix changed"
+
+
+@pytest.mark.timeout(1200)
+async def test_two_instances_of_the_services_keep_the_bar_under_chaos(tmp_path: Path) -> None:
+    # Issue 15: two submitters, classifiers and recovery services side by side (the monitor
+    # and embedded analytics run once, see StackConfig.units), each service killed with -9
+    # once and NATS restarted once while the default campaign runs.
+    config = CampaignConfig(policies=("ours",), chaos=True, instances=2, data_dir=tmp_path)
+    report = await run_campaign(config)
+    ours = report["policies"]["ours"]
+    figures = ours["by_kind"]["all"]
+    summary = {k: figures[k] for k in ("recovery_pct", "clean_harmed", "unfinished", "doubled")}
+    assert (figures["recovery_pct"] or 0) >= 95 and figures["clean_harmed"] == 0, summary
+    assert figures["unfinished"] == 0 and figures["doubled"] == 0, summary
+    chaos = ours["chaos"]
+    assert chaos["lost"] == 0 and chaos["doubled"] == 0 and chaos["nats_restarts"] == 1, chaos
+    assert sorted(chaos["kills"]) == sorted(SERVICES), chaos
