@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 RAMP_START = 5.0
 LATENCY_LIMIT_S = 5.0
+GROWTH_LIMIT_S = 1.0
+"""How much longer the last jobs of a step may wait than its first ones (see `behind`)."""
 SATURATED_PCT = 85.0
 """A service process (one asyncio loop) at this share of one core or more is the ceiling."""
 BOX_SATURATED_PCT = 90.0
@@ -49,7 +51,7 @@ class Step:
 
 def verdict(step: Step, limit_s: float = LATENCY_LIMIT_S) -> str | None:
     """Why the step was not sustained, or None when it was: every job completed, none
-    failed, and p99 submit→completed stayed within the limit."""
+    failed, p99 submit→completed stayed within the limit, and the loop kept up (`behind`)."""
     if step.failed:
         return f"{step.failed} of {step.submitted} jobs failed"
     unfinished = step.submitted - len(step.latencies)
@@ -57,7 +59,20 @@ def verdict(step: Step, limit_s: float = LATENCY_LIMIT_S) -> str | None:
         return f"{unfinished} of {step.submitted} jobs not completed within {limit_s:g} s"
     if step.p(0.99) > limit_s:
         return f"p99 {step.p(0.99):.2f} s over {limit_s:g} s"
-    return None
+    return behind(step.latencies)
+
+
+def behind(latencies: list[float]) -> str | None:
+    """Whether completions fell behind submissions: at a rate the loop sustains its queue
+    does not grow, so the last quarter of the jobs (in submission order) waits about as long
+    as the first; more than `GROWTH_LIMIT_S` longer means the backlog was building."""
+    quarter = len(latencies) // 4
+    if quarter < 2:
+        return None
+    first, last = percentile(latencies[:quarter], 0.5), percentile(latencies[-quarter:], 0.5)
+    if last - first <= GROWTH_LIMIT_S:
+        return None
+    return f"falling behind: p50 {first:.2f} s for the first quarter, {last:.2f} s for the last"
 
 
 def next_rate(history: list[tuple[float, bool]], ceiling: float) -> float | None:

@@ -43,6 +43,16 @@ def test_percentile_is_nearest_rank_and_nan_without_values() -> None:
     assert math.isnan(percentile([], 0.5))
 
 
+def test_a_step_whose_backlog_grew_is_not_sustained_though_its_p99_is_within_limit() -> None:
+    steady = [0.1, 0.3] * 20
+    assert verdict(step(30, steady)) is None
+    growing = [0.1 + 0.1 * i for i in range(40)]
+    assert verdict(step(30, growing)) == (
+        "falling behind: p50 0.50 s for the first quarter, 3.50 s for the last"
+    )
+    assert verdict(step(30, [0.1, 0.2, 0.3, 4.0, 4.5, 4.9, 4.9])) is None  # too few to tell
+
+
 def test_a_step_is_sustained_only_when_all_completed_none_failed_and_p99_within_limit() -> None:
     assert verdict(step(5, [0.1] * 100)) is None
     assert verdict(step(5, [0.1] * 98 + [6.0, 7.0])) == "p99 6.00 s over 5 s"
