@@ -22,7 +22,7 @@ from contracts import subjects
 from contracts.backend import BackendHealth, BackendInventory, BreakerState
 from cr_client.bus import Bus
 from recovery import breaker as breakers
-from recovery.adapters.kv_watch import KvFollower
+from recovery.adapters.kv_watch import KvFollower, KvView
 from recovery.adapters.nats_errors import UNAVAILABLE, unavailable
 from recovery.breaker import Breaker, BreakerConfig
 from recovery.errors import BreakerContentionError
@@ -44,7 +44,7 @@ def key(backend_id: str, kind: str) -> str:
     return f"{_UNSAFE.sub('_', backend_id) or '_'}.{kind}"
 
 
-class BackendRegistry:
+class BackendRegistry(KvView):
     """This instance's copy of the registry, and the writes to it."""
 
     def __init__(self, kv: KeyValue, config: BreakerConfig) -> None:
@@ -61,14 +61,6 @@ class BackendRegistry:
         registry = cls(await bus.kv(subjects.KV_BACKENDS), config)
         await registry.load()
         return registry
-
-    async def load(self) -> None:
-        """Start watching the bucket and take every current value."""
-        await self._follower.load()
-
-    async def watch(self) -> None:
-        """Apply every later change (from any instance or the monitor) until cancelled."""
-        await self._follower.follow()
 
     def snapshot(self, now: datetime) -> Inventory:
         """Every known backend with its breaker's state at `now` (for `decide`)."""

@@ -34,3 +34,17 @@ class KvFollower:
         async for entry in self._watcher:
             if entry is not None:
                 self._absorb(entry)
+
+
+class KvView:
+    """A view kept current from KV by its `_follower`: `load` once, then `watch` in a task."""
+
+    _follower: KvFollower
+
+    async def load(self) -> None:
+        """Start watching and take every current value."""
+        await self._follower.load()
+
+    async def watch(self) -> None:
+        """Apply every later change (from any instance or the monitor) until cancelled."""
+        await self._follower.follow()

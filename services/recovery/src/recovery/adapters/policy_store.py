@@ -13,13 +13,13 @@ from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 from contracts import subjects
 from contracts.policy import RecoveryPolicy
 from cr_client.bus import Bus
-from recovery.adapters.kv_watch import KvFollower
+from recovery.adapters.kv_watch import KvFollower, KvView
 
 log = structlog.get_logger(__name__)
 _DECODER = msgspec.json.Decoder(RecoveryPolicy)
 
 
-class PolicyStore:
+class PolicyStore(KvView):
     """The current default policy: the KV value, else the configured one."""
 
     def __init__(self, kv: KeyValue, configured: RecoveryPolicy) -> None:
@@ -34,14 +34,6 @@ class PolicyStore:
         store = cls(await bus.kv(subjects.KV_POLICY), configured)
         await store.load()
         return store
-
-    async def load(self) -> None:
-        """Start watching the key and take its current value."""
-        await self._follower.load()
-
-    async def watch(self) -> None:
-        """Apply every later change until cancelled."""
-        await self._follower.follow()
 
     def _absorb(self, entry: KeyValue.Entry) -> None:
         if entry.operation in (KV_DEL, KV_PURGE) or not entry.value:
