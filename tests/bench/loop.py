@@ -199,7 +199,8 @@ async def drain(tracker: Tracker, within_s: float = DRAIN_S) -> int:
 
 
 async def ramp(rig: Rig, tracker: Tracker) -> list[tuple[Step, Evidence]]:
-    """Steps of rising rate until one breaks (then one halfway), each printed as it ends."""
+    """Steps of rising rate until one breaks, then halving the gap (`next_rate`), each
+    printed as it ends."""
     steps: list[tuple[Step, Evidence]] = []
     history: list[tuple[float, bool]] = []
     while (rate := next_rate(history, CEILING)) is not None:

@@ -7,6 +7,8 @@ import math
 from dataclasses import dataclass, field
 
 RAMP_START = 5.0
+BISECTIONS = 2
+"""Steps between the best sustained and the lowest broken rate once a step broke."""
 LATENCY_LIMIT_S = 5.0
 GROWTH_LIMIT_S = 1.0
 """How much longer the last jobs of a step may wait than its first ones (see `behind`)."""
@@ -77,8 +79,8 @@ def behind(latencies: list[float]) -> str | None:
 
 def next_rate(history: list[tuple[float, bool]], ceiling: float) -> float | None:
     """The next step's jobs/s from the steps so far (rate, sustained): double until a step
-    breaks, then one step halfway between the best sustained and the first broken rate;
-    None when done (also at `ceiling`)."""
+    breaks, then `BISECTIONS` steps halfway between the best sustained and the lowest broken
+    rate; None when done (also at `ceiling`)."""
     if not history:
         return RAMP_START
     passed = [rate for rate, ok in history if ok]
@@ -86,7 +88,8 @@ def next_rate(history: list[tuple[float, bool]], ceiling: float) -> float | None
     best = max(passed, default=0.0)
     if not broken:
         return None if best >= ceiling else min(best * 2, ceiling)
-    if len(broken) > 1 or not passed or history[-1][1]:
+    since_break = len(history) - 1 - [ok for _, ok in history].index(False)
+    if not passed or since_break >= BISECTIONS:
         return None
     middle = round((best + min(broken)) / 2)
     return middle if best < middle < min(broken) else None

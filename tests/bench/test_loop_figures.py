@@ -71,15 +71,17 @@ def test_a_step_is_sustained_only_when_all_completed_none_failed_and_p99_within_
         ([(5.0, True)], 10.0),
         ([(5.0, True), (10.0, True), (20.0, True)], 40.0),
         ([(5.0, True), (10.0, True), (20.0, True), (40.0, False)], 30),
-        ([(5.0, True), (10.0, True), (20.0, True), (40.0, False), (30, True)], None),
-        ([(5.0, True), (10.0, True), (20.0, True), (40.0, False), (30, False)], None),
+        ([(5.0, True), (10.0, True), (20.0, True), (40.0, False), (30, True)], 35),
+        ([(5.0, True), (10.0, True), (20.0, True), (40.0, False), (30, False)], 25),
+        ([(5.0, True), (10.0, True), (40.0, False), (30, False), (25, True)], None),
+        ([(5.0, True), (10.0, False), (8, True)], 9),
         ([(5.0, False)], None),
         ([(5.0, True), (6.0, False)], None),
         ([(400.0, True)], 640.0),
         ([(640.0, True)], None),
     ],
 )
-def test_the_ramp_doubles_until_a_break_then_tries_halfway_once(
+def test_the_ramp_doubles_until_a_break_then_bisects_twice(
     history: list[tuple[float, bool]], expected: float | None
 ) -> None:
     assert next_rate(history, ceiling=640.0) == expected
