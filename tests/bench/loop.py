@@ -229,7 +229,10 @@ async def measure(scratch: Path, instances: int, *, half: bool = True) -> float:
         )
         steps = await ramp(rig, tracker)
         best = sustained([(s.rate, verdict(s) is None) for s, _ in steps])
-        print(f"  sustained {best:8g} jobs/s (every job completed, none failed, p99 within limit)")
+        print(
+            f"  sustained {best:8g} jobs/s"
+            " (every job completed, none failed, p99 within limit, kept up)"
+        )
         print(f"bottleneck: {bottleneck(steps)}", flush=True)
         if half and best:
             step, _ = await measured_step(rig, tracker, best / 2, HALF_S)

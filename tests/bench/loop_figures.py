@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from contracts import subjects
+
 RAMP_START = 5.0
 BISECTIONS = 2
 """Steps between the best sustained and the lowest broken rate once a step broke."""
@@ -19,6 +21,11 @@ BOX_SATURATED_PCT = 90.0
 DISPATCH = "submit→dispatched"
 RUN = "dispatched→completed"
 STAGES = {DISPATCH: "submitter", RUN: "monitor"}
+STAGE_DURABLES = {
+    DISPATCH: subjects.DURABLE_SUBMITTER_JOBS,
+    RUN: subjects.DURABLE_MONITOR_DISPATCHES,
+}
+"""The durable each stage's service consumes the job's events from."""
 """Each stage of a job's path and the service that owns it (the simulator runs the prompt
 inside the second; it is named instead when it burns more CPU than the monitor)."""
 LOAD_GENERATOR = "bench"
@@ -175,11 +182,22 @@ def suspect(stage: str, cpu: dict[str, float]) -> str:
     return owner
 
 
+def backlogs(stage: str, pending: dict[str, int]) -> list[str]:
+    """The stage's own durable's largest backlog, and the deepest one if another's."""
+    if not pending:
+        return []
+    durable = STAGE_DURABLES[stage]
+    deepest = max(pending, key=pending.__getitem__)
+    found = [f"backlog {durable} {pending.get(durable, 0)}"]
+    if deepest != durable:
+        found.append(f"deepest {deepest} {pending[deepest]}")
+    return found
+
+
 def name_bottleneck(good: Step | None, bad: Step, seen: Evidence) -> str:
     """``<service> (<evidence>)``: the `suspect` of the stage that grew most, with that
     growth, the suspect's CPU (saturated, starved by other processes, or waiting on I/O),
-    the box's CPU, the busiest processes
-    and the deepest consumer backlog."""
+    the box's CPU, the busiest processes and the consumers' backlogs."""
     stage, before, after = grown_stage(good, bad)
     owner = suspect(stage, seen.cpu)
     share, starved = seen.cpu.get(owner, 0.0), seen.starved.get(owner, 0.0)
@@ -198,9 +216,7 @@ def name_bottleneck(good: Step | None, bad: Step, seen: Evidence) -> str:
         f"box CPU {seen.box_busy:.0f} % busy, iowait {seen.box_iowait:.0f} %",
         "busiest " + ", ".join(f"{n} {v:.0f} %" for n, v in busiest),
     ]
-    if seen.pending:
-        deepest = max(seen.pending, key=seen.pending.__getitem__)
-        evidence.append(f"deepest backlog {deepest} {seen.pending[deepest]}")
+    evidence.extend(backlogs(stage, seen.pending))
     return f"{owner} ({'; '.join(evidence)})"
 
 

@@ -12,6 +12,7 @@ from tests.bench.loop_figures import (
     RUN,
     Evidence,
     Step,
+    backlogs,
     bottleneck,
     box_shares,
     box_ticks,
@@ -117,7 +118,7 @@ def test_the_stage_that_grew_names_its_waiting_service_with_the_evidence() -> No
         "submitter at 16 % of one core: waiting on I/O, not CPU-bound; "
         "box CPU 60 % busy, iowait 4 %; "
         "busiest bench 30 %, submitter 16 %, nats-server 15 %, monitor 14 %; "
-        "deepest backlog submitter-jobs 146)"
+        "backlog submitter-jobs 146)"
     )
 
 
@@ -145,6 +146,18 @@ def test_a_service_saturating_its_core_is_named_whatever_stage_grew() -> None:
     assert named.startswith("recovery (submit→dispatched p50 0 → 2400 ms")
     assert "recovery at 97 % of one core: CPU-bound" in named
     assert "backlog" not in named
+
+
+def test_the_backlogs_are_the_stage_durables_and_the_deepest_when_another() -> None:
+    pending = {"monitor-dispatches": 12, "analytics-events": 129}
+    assert backlogs(RUN, pending) == [
+        "backlog monitor-dispatches 12",
+        "deepest analytics-events 129",
+    ]
+    assert backlogs(DISPATCH, pending) == [
+        "backlog submitter-jobs 0",
+        "deepest analytics-events 129",
+    ]
 
 
 def test_box_cpu_shares_count_busy_and_iowait_over_all_cores() -> None:
