@@ -3,11 +3,13 @@ reads jobs back through `cr_client.reader.JobReader` (follow, result, history, s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Final
 
 import msgspec
 
 from contracts import codec
+from contracts.codec import AnyEvent
 from contracts.control import DispatchResumed, EmergencyStopRequested
 from contracts.eligibility import cancel_refusal, retry_refusal
 from contracts.envelope import CONTROL_JOB_ID, derive_event_id, new_event_id, utcnow
@@ -149,20 +151,8 @@ class JobClient(JobReader):
             JobNotFoundError: no such job.
             JobNotEligibleError: it has already ended (nothing published).
         """
-        status = await self._standing(job_id)
-        refusal = cancel_refusal(status)
-        if refusal is not None:
-            raise JobNotEligibleError(job_id, status.value, refusal)
-        await self.bus.publish(
-            JobCancelRequested(
-                event_id=new_event_id(),
-                job_id=job_id,
-                occurred_at=utcnow(),
-                source=self.source,
-                reason=reason,
-                requested_by=self.source,
-            )
-        )
+        await self._eligible(job_id, cancel_refusal)
+        await self._request(JobCancelRequested, job_id, reason=reason)
 
     async def retry(
         self, job_id: str, *, force: bool = False, policy: RecoveryPolicy | None = None
@@ -174,44 +164,34 @@ class JobClient(JobReader):
             JobNotEligibleError: its status does not allow it (nothing published); see
                 `contracts.eligibility`.
         """
+        await self._eligible(job_id, lambda status: retry_refusal(status, force))
+        await self._request(JobRetryRequested, job_id, force=force, policy=policy)
+
+    async def emergency_stop(self, reason: str = "") -> None:
+        """Interrupt every prompt of ours on every backend and pause dispatch."""
+        await self._request(EmergencyStopRequested, CONTROL_JOB_ID, reason=reason)
+
+    async def resume(self) -> None:
+        """Let dispatch go on after an emergency stop."""
+        await self._request(DispatchResumed, CONTROL_JOB_ID)
+
+    async def _eligible(self, job_id: str, refuse: Callable[[JobStatus], str | None]) -> None:
+        """Raise `JobNotEligibleError` when `refuse` has a reason against the job's status."""
         status = await self._standing(job_id)
-        refusal = retry_refusal(status, force)
+        refusal = refuse(status)
         if refusal is not None:
             raise JobNotEligibleError(job_id, status.value, refusal)
+
+    async def _request(self, event: Callable[..., AnyEvent], job_id: str, **fields: Any) -> None:
+        """Publish an operator request: a new id, now, this client as source and requester."""
         await self.bus.publish(
-            JobRetryRequested(
+            event(
                 event_id=new_event_id(),
                 job_id=job_id,
                 occurred_at=utcnow(),
                 source=self.source,
-                force=force,
-                policy=policy,
                 requested_by=self.source,
-            )
-        )
-
-    async def emergency_stop(self, reason: str = "") -> None:
-        """Interrupt every prompt of ours on every backend and pause dispatch."""
-        await self.bus.publish(
-            EmergencyStopRequested(
-                event_id=new_event_id(),
-                job_id=CONTROL_JOB_ID,
-                occurred_at=utcnow(),
-                source=self.source,
-                reason=reason,
-                requested_by=self.source,
-            )
-        )
-
-    async def resume(self) -> None:
-        """Let dispatch go on after an emergency stop."""
-        await self.bus.publish(
-            DispatchResumed(
-                event_id=new_event_id(),
-                job_id=CONTROL_JOB_ID,
-                occurred_at=utcnow(),
-                source=self.source,
-                requested_by=self.source,
+                **fields,
             )
         )
 
