@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable, Coroutine
+from functools import partial
 from typing import Any
 
 from nats.js.errors import NotFoundError
@@ -78,7 +79,10 @@ async def build(bus: Bus, settings: Settings) -> Service:
     )
     dispatcher.paused = await paused_at_start(bus)
     handlers = Handlers(dispatcher)
-    tasks = [registry.watch]
+    tasks: list[Callable[[], Coroutine[Any, Any, None]]] = [
+        registry.watch,
+        partial(registry.follow_others, bus, source),  # their dispatches count in load
+    ]
     if settings.api_port is not None:
         tasks.append(api_task(bus, registry, settings))
     return Service(

@@ -4,6 +4,7 @@ backend registry, including what a NATS outage turns into."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import msgspec
 import pytest
@@ -162,3 +163,61 @@ async def test_the_registry_loads_the_bucket_then_follows_its_changes() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert registry.views["b0"].breaker == "closed" and registry.views["b1"].breaker == "closed"
+
+
+def dispatched_by(source: str, backend_id: str) -> bytes:
+    return codec.encode(
+        JobDispatched(
+            event_id=f"e-{source}-{backend_id}",
+            job_id="j",
+            attempt=1,
+            occurred_at=utcnow(),
+            source=source,
+            backend_id=backend_id,
+            prompts=[],
+            client_id="c",
+        )
+    )
+
+
+class SubscribingNC:
+    def __init__(self) -> None:
+        self.subscribed: list[tuple[str, object]] = []
+        self.unsubscribed = 0
+
+    async def subscribe(self, subject: str, cb: object) -> object:
+        self.subscribed.append((subject, cb))
+        nc = self
+
+        class Sub:
+            async def unsubscribe(self) -> None:
+                nc.unsubscribed += 1
+
+        return Sub()
+
+
+async def test_another_instances_dispatches_count_in_a_backends_load() -> None:
+    # Two submitters each counted only their own dispatches since the last queue reading,
+    # so both sent their bursts to the backend that looked idle.
+    registry = Registry([BackendRef("b0", "http://b0"), BackendRef("b1", "http://b1")])
+    registry.views["b0"].saw_queue(2, now=100.0)
+    registry.others_dispatched(dispatched_by("submitter/h-2", "b0"), "submitter/h-1", 101.0)
+    registry.others_dispatched(dispatched_by("submitter/h-1", "b0"), "submitter/h-1", 101.0)
+    registry.others_dispatched(dispatched_by("submitter/h-2", "elsewhere"), "submitter/h-1", 101.0)
+    registry.others_dispatched(b"\xff not an event", "submitter/h-1", 101.0)
+    assert registry.views["b0"].load(102.0) == 3  # the queue seen, plus the other's one
+    assert registry.views["b1"].load(102.0) == 0
+
+    nc = SubscribingNC()
+    bus = type("B", (), {"nc": nc})()
+    task = asyncio.create_task(registry.follow_others(bus, "submitter/h-1"))  # type: ignore[arg-type]
+    for _ in range(5):
+        await asyncio.sleep(0)
+    [(subject, cb)] = nc.subscribed
+    assert subject == "job.dispatched.>"
+    await cb(type("M", (), {"data": dispatched_by("submitter/h-2", "b1")})())  # type: ignore[operator]
+    assert registry.views["b1"].load(time.time() + 1) == 1  # counted at wall-clock time
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert nc.unsubscribed == 1

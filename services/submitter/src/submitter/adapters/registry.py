@@ -10,6 +10,7 @@ from typing import Any
 
 import msgspec
 import structlog
+from nats.aio.msg import Msg
 from nats.js.errors import NoKeysError
 from nats.js.kv import KeyValue
 
@@ -17,6 +18,7 @@ from contracts import codec, subjects
 from contracts.backend import BackendHealth, BackendInventory, BreakerChanged
 from contracts.backends import BackendRef
 from contracts.errors import PermanentError
+from contracts.job import JobDispatched
 from cr_client.bus import Bus
 from submitter.selection import BackendView
 
@@ -97,3 +99,33 @@ class Registry:
                 with contextlib.suppress(OSError, asyncio.TimeoutError):
                     await watcher.stop()  # type: ignore[no-untyped-call]
             await asyncio.sleep(1)
+
+    def others_dispatched(self, data: bytes, source: str, now: float) -> None:
+        """Count a dispatch another submitter instance made (a ``job.dispatched`` event
+        whose source is not `source`) in that backend's load, as our own are counted.
+
+        Each instance counts its own dispatches since the last queue reading; without the
+        others', two submitters each saw an idle backend and sent their bursts to it.
+        """
+        try:
+            event = codec.decode(data)
+        except PermanentError:
+            return
+        if isinstance(event, JobDispatched) and event.source != source:
+            view = self.views.get(event.backend_id)
+            if view is not None:
+                view.dispatched(now)
+
+    async def follow_others(self, bus: Bus, source: str) -> None:
+        """Count other instances' dispatches until cancelled (core NATS: each stored
+        ``job.dispatched`` event also reaches plain subscribers, none is stored twice)."""
+
+        async def seen(msg: Msg) -> None:
+            self.others_dispatched(msg.data, source, time.time())
+
+        sub = await bus.nc.subscribe(f"{subjects.JOB_DISPATCHED}.>", cb=seen)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
