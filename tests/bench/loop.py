@@ -260,12 +260,14 @@ async def scale_out(scratch: Path) -> None:
 
 
 def main() -> None:
-    """Run the bench in a scratch directory; SIGTERM ends it as Ctrl-C does (cleanly)."""
+    """Run the bench in a scratch directory; SIGINT and SIGTERM end it cleanly (the stack and
+    the simulator are stopped on the way out)."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--instances", type=int, default=1)
     parser.add_argument("--scale-out", action="store_true", help="1 instance, then 2: ratio")
     args = parser.parse_args()
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    for signum in (signal.SIGINT, signal.SIGTERM):  # also when started with SIGINT ignored
+        signal.signal(signum, signal.default_int_handler)
     with tempfile.TemporaryDirectory() as tmp:
         if args.scale_out:
             asyncio.run(scale_out(Path(tmp)))
