@@ -65,7 +65,7 @@ def verdict(step: Step, limit_s: float = LATENCY_LIMIT_S) -> str | None:
         return f"{step.failed} of {step.submitted} jobs failed"
     unfinished = step.submitted - len(step.latencies)
     if step.cut_short or unfinished:
-        return f"{unfinished} of {step.submitted} jobs not completed within {limit_s:g} s"
+        return f"a job was open over {limit_s:g} s ({unfinished} of {step.submitted} open then)"
     if step.p(0.99) > limit_s:
         return f"p99 {step.p(0.99):.2f} s over {limit_s:g} s"
     return behind(step.latencies)
