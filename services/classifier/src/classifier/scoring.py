@@ -27,12 +27,14 @@ CORPUS_FILES: Final = {
     "held-out": "heldout.jsonl",
     "held-out-2": "heldout2.jsonl",
     "held-out-3": "heldout3.jsonl",
+    "held-out-4": "heldout4.jsonl",
 }
 """The labelled corpus files (services/classifier/corpus/README.md), by the name figures use."""
-HONEST: Final = "held-out-2+3"
-HONEST_PARTS: Final = ("held-out-2", "held-out-3")
-"""The honest held-out measure: the two files collected fresh and committed before any rule was
-written or changed after them (heldout.jsonl was read during rule work: no longer held out)."""
+HONEST: Final = "held-out-2+3+4"
+HONEST_PARTS: Final = ("held-out-2", "held-out-3", "held-out-4")
+"""The honest held-out measure: the files collected fresh and committed before the rule pass that
+followed them (heldout.jsonl was read during rule work: no longer held out). heldout4 was measured
+before any rule work after it, so its own figure is the cleanest one."""
 BARRED: Final = (HONEST, "whole")
 """The sets held to issue 13's bar: the honest held-out measure and the whole corpus."""
 
