@@ -58,7 +58,7 @@ BENCHES: list[tuple[str, str, str, list[str]]] = [
     ),
     (
         "scale-out",
-        "scale-out: the loop's ramp with 2 instances of the services that share durables vs 1",
+        "scale-out: the loop's ramp on comfy-recovery up --instances 2 vs one instance of each",
         "tests.bench.loop",
         ["--scale-out"],
     ),

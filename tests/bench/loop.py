@@ -27,7 +27,6 @@ from comfy_recovery.campaign.ours import wait_ready
 from comfy_recovery.natsd import free_port, free_port_block
 from comfy_recovery.procs import Child, end_process, read_simulator_urls, spawn_module
 from comfy_recovery.stack import SERVICES, Stack, StackConfig
-from comfy_recovery.stackconfig import Unit
 from contracts import BusSettings, subjects
 from cr_client import JobClient
 from tests.bench.loop_figures import (
@@ -111,26 +110,10 @@ async def running_loop(scratch: Path, instances: int = 1) -> AsyncIterator[Rig]:
             echo.cancel()
 
 
-SIDE_BY_SIDE = ("submitter", "classifier", "analytics")
-"""The services whose durables take several instances today (ADR 0003): the submitter's job
-intake (attempt claims in KV), the classifier and analytics (on embedded chDB the stack runs
-analytics once anyway). Monitor and recovery keep one instance: their durables need per-job
-partitions first, and two monitors share each backend's websocket client id."""
-
-
-@dataclass
-class ScaledStack(StackConfig):
-    """`comfy-recovery up --instances N`, with the extra instances only of `SIDE_BY_SIDE`."""
-
-    def units(self) -> list[Unit]:
-        """Instance 1 of every service, the others of the services that can take them."""
-        return [u for u in super().units() if u.instance == 1 or u.service in SIDE_BY_SIDE]
-
-
 def stack_config(scratch: Path, urls: str, instances: int) -> StackConfig:
     """The stack of `comfy-recovery up` on free ports, NVML off (no GPU here)."""
     extra = {"CR_SUBMITTER_API_PORT": str(free_port()), "CR_MONITOR_NVML": "false"}
-    return ScaledStack(
+    return StackConfig(
         data_dir=scratch / "stack",
         nats_port=free_port(),
         comfyui_urls=urls,
@@ -241,21 +224,22 @@ async def measure(scratch: Path, instances: int, *, half: bool = True) -> float:
 
 
 def scaled(instances: int) -> str:
-    """What runs: one instance of each service, or more of those that can take them."""
-    if instances == 1:
+    """What `comfy-recovery up --instances N` runs: which services get N processes."""
+    units = StackConfig(Path("."), instances=instances).units()
+    more = sorted({unit.service for unit in units if unit.instance > 1})
+    if not more:
         return "one instance of each service"
-    return f"{instances} instances of {', '.join(SIDE_BY_SIDE)} (one of the others)"
+    return f"{instances} instances of {', '.join(more)} (up --instances {instances}), others once"
 
 
 async def scale_out(scratch: Path) -> None:
-    """The same ramp with one, then two instances of the `SIDE_BY_SIDE` services; their
-    ratio."""
+    """The same ramp on `comfy-recovery up`, then on `up --instances 2`; their ratio."""
     one = await measure(scratch / "one", 1, half=False)
     two = await measure(scratch / "two", 2, half=False)
     ratio = f"{two / one:5.2f}" if one else "n/a (nothing sustained with 1)"
     print(
         f"  scale-out ratio {ratio}"
-        f" ({two:g} jobs/s with 2 instances of {', '.join(SIDE_BY_SIDE)}, {one:g} with 1)"
+        f" ({two:g} jobs/s with {scaled(2)}; {one:g} with one instance of each)"
     )
 
 
