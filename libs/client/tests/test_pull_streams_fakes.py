@@ -4,6 +4,7 @@ that answers each request's reply subject synchronously, as nats-server's replie
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -39,6 +40,9 @@ class PullServer:
     cb: Any = None
     subscribed: str = ""
     unsubscribed: int = 0
+    hold: bool = False
+    """Leave a lingering request on an empty store open (the test delivers to it later)."""
+    held: asyncio.Event = field(default_factory=asyncio.Event)
 
     def new_inbox(self) -> str:
         return "_INBOX.x"
@@ -61,8 +65,10 @@ class PullServer:
             return
         for _ in range(min(request["batch"], len(self.stored))):
             await self.cb(Msg(None, subject="job.x.1", reply="ack", data=self.stored.pop(0)))  # type: ignore[arg-type]
-        if not self.stored or request.get("no_wait"):
+        if request.get("no_wait") or not (self.stored or self.hold):
             await self.cb(status(reply, "404" if request.get("no_wait") else "408"))
+        elif self.hold:
+            self.held.set()
 
 
 async def test_a_fetch_takes_what_is_there_without_waiting() -> None:
@@ -86,6 +92,18 @@ async def test_an_empty_consumer_gets_a_lingering_request_then_a_timeout() -> No
     first, lingering = server.requests
     assert first == {"batch": 3, "no_wait": True}
     assert lingering["batch"] == 3 and 1_000_000 <= lingering["expires"] < 5_000_000_000
+
+
+async def test_a_pull_that_does_not_fill_returns_with_the_first_message_to_come() -> None:
+    server = PullServer(hold=True)
+    pull = await BatchPull(server, "EVENTS", "durable", fill=False).open()  # type: ignore[arg-type]
+    fetching = asyncio.create_task(pull.fetch(3, timeout=60))
+    await server.held.wait()
+    await server.cb(Msg(None, subject="job.x.1", reply="ack", data=b"1"))  # type: ignore[arg-type]
+    await asyncio.sleep(0)  # one turn of the loop: not held for two more, or a minute
+    assert fetching.done()
+    assert [m.data for m in fetching.result()] == [b"1"]
+    assert server.requests[-1]["batch"] == 3
 
 
 async def test_a_refused_pull_raises_the_servers_error() -> None:

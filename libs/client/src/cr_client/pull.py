@@ -8,6 +8,10 @@ with ``expires`` only when nothing is there) through one plain subscription with
 which only appends. Each request has its own reply subject, so a status that ends an older
 request (its 408 on expiry) never cuts a newer one short; messages an older request still
 brings are kept for the next fetch. Messages are acked (or not) by the caller, one by one.
+
+A lingering request waits for its whole batch (a projector's insert wants it full) unless
+the pull is made with ``fill=False``: then it returns with the first messages to come (a
+latency-bound consumer would otherwise hold a trickle for its whole timeout).
 """
 
 from __future__ import annotations
@@ -40,10 +44,13 @@ class BatchPull:
         nc: the connection.
         stream: the stream's name.
         durable: the durable consumer's name.
+        fill: whether a lingering request waits for its whole batch (or `timeout`), or
+            returns as soon as messages come.
     """
 
-    def __init__(self, nc: Client, stream: str, durable: str) -> None:
+    def __init__(self, nc: Client, stream: str, durable: str, *, fill: bool = True) -> None:
         self._nc = nc
+        self._fill = fill
         self._next = f"{api.DEFAULT_PREFIX}.CONSUMER.MSG.NEXT.{stream}.{durable}"
         self._inbox = nc.new_inbox()
         self._sub: Subscription | None = None
@@ -73,7 +80,7 @@ class BatchPull:
 
     async def fetch(self, batch: int, timeout: float) -> list[Msg]:
         """Up to `batch` messages: what is there at once, else the first to come within
-        `timeout` and all that follow them until `batch` or `timeout`.
+        `timeout` and (when filling) all that follow them until `batch` or `timeout`.
 
         Raises:
             nats.errors.TimeoutError: nothing came within `timeout`.
@@ -95,7 +102,7 @@ class BatchPull:
         self._requests += 1
         self._current = f"{self._inbox}.{self._requests}"
         self._ended, self._error = False, None
-        self._want = len(self._ready) + count
+        self._want = len(self._ready) + (count if no_wait or self._fill else 1)
         self._wake.clear()
         request: dict[str, Any] = {"batch": count}
         if no_wait:

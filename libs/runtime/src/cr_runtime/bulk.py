@@ -27,13 +27,18 @@ from cr_runtime.consumer import Consumer, Handler
 class BulkConsumer(Consumer):
     """The shared durable consumer, fetching with `BatchPull`."""
 
+    fill_batches = True
+    """Whether a fetch waits for a whole batch (or its timeout) when none is waiting: right
+    for a projector's inserts; a latency-bound subclass returns with the first messages."""
+
     async def _bind(self) -> Any:
         if self._sub is None:
             await self._before_bind()
             await ensure_consumer(self.bus.js, self.spec, self.bus.settings)
             info = await self.bus.js.consumer_info(self.spec.stream, self.spec.durable)
             self.max_deliver = int(info.config.max_deliver or -1)
-            pull = BatchPull(self.bus.nc, self.spec.stream, self.spec.durable)
+            spec = self.spec
+            pull = BatchPull(self.bus.nc, spec.stream, spec.durable, fill=self.fill_batches)
             self._sub = await pull.open()
         return self._sub
 
@@ -47,8 +52,11 @@ class ConcurrentConsumer(BulkConsumer):
     Only for durables whose messages need no order among themselves. Each message keeps
     the shared outcome mapping on its own: it is acked after its own handler returned, and
     a handler that fails naks (or dead-letters) only its message. `batch` bounds how many
-    are in flight at once (and never exceeds the durable's ``max_ack_pending``).
+    are in flight at once (and never exceeds the durable's ``max_ack_pending``). A fetch
+    returns with the first messages to come: a trickle is not held for a full batch.
     """
+
+    fill_batches = False
 
     def __init__(self, bus: Bus, durable: str, handler: Handler, *, batch: int) -> None:
         super().__init__(bus, durable, handler, batch=batch)
