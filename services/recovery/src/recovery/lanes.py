@@ -54,6 +54,8 @@ class LaneConsumer(BulkConsumer):
         lanes: the most events in flight at once (the durable's ``max_ack_pending``).
     """
 
+    fill_batches = False  # a fetch returns with the first events: a trickle is not held
+
     def __init__(self, bus: Bus, durable: str, handlers: Handlers, lanes: int) -> None:
         super().__init__(bus, durable, self._handle, batch=lanes)
         self.handlers = handlers
