@@ -49,7 +49,8 @@ def load_evidence() -> list[FailureEvidence]:
 
 def accuracy_lines() -> list[str]:
     """The accuracy figures of every corpus file, of the honest held-out measure (the fresh
-    sets, `classifier.scoring.HONEST_PARTS`) and of the whole corpus (classifier.scoring), then issue 13's bar on the barred."""
+    sets, `classifier.scoring.HONEST_PARTS`) and of the whole corpus, then issue 13's bar on
+    the barred sets."""
     scores = list(corpus_scores(load_corpus(corpus_dir())).values())
     lines = [line for s in scores for line in s.lines()]
     for s in scores:
