@@ -131,6 +131,8 @@ def typed_fields(event: AnyEvent) -> dict[str, Any]:
 
 def model_of(values: Mapping[str, Any]) -> str:
     """The first model name found under `MODEL_KEYS` (a list gives its first item)."""
+    if not values:
+        return ""  # most events name no model: skip the seven lookups
     for key in MODEL_KEYS:
         found = values.get(key)
         if isinstance(found, list | tuple) and found:

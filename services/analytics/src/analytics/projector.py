@@ -13,7 +13,7 @@ import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 import structlog
 from prometheus_client import Counter, Histogram
@@ -61,9 +61,34 @@ class RetryPolicy:
         return self.max_deliver > 0 and deliveries * 2 >= self.max_deliver
 
 
-def rows_of(deliveries: Sequence[Delivery]) -> list[EventRow]:
-    """The rows of a batch, one per delivered event."""
-    return [to_row(d.event, str(d.msg.metadata.stream), d.stream_seq) for d in deliveries]
+class AckPosition(NamedTuple):
+    """Where a JetStream message stands, as its ack subject says."""
+
+    stream: str
+    num_delivered: int
+    stream_seq: int
+
+
+def ack_position(reply: str) -> AckPosition:
+    """The stream, delivery count and stream sequence in an ack subject.
+
+    nats-py's ``msg.metadata`` reads the same subject into a dataclass with a datetime,
+    about 13 µs a message, as much as building its row; this reads only what is used.
+    The subject is ``$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>…`` (9 tokens),
+    or the same after ``<domain>.<account hash>`` (12 tokens, or 11).
+    """
+    tokens = reply.split(".")
+    at = 2 if len(tokens) == 9 else 4
+    return AckPosition(tokens[at], int(tokens[at + 2]), int(tokens[at + 3]))
+
+
+def rows_of(deliveries: Sequence[Delivery]) -> tuple[list[EventRow], int]:
+    """The rows of a batch, one per delivered event, and the most deliveries among them."""
+    positions = [ack_position(d.msg.reply) for d in deliveries]
+    rows = [
+        to_row(d.event, p.stream, p.stream_seq) for d, p in zip(deliveries, positions, strict=True)
+    ]
+    return rows, max(p.num_delivered for p in positions)
 
 
 class Projector:
@@ -85,12 +110,11 @@ class Projector:
             StoreUnavailableError: the store is down; the consumer naks the batch with
                 ``retry_after_s`` and JetStream delivers it again.
         """
-        rows = rows_of(deliveries)
+        rows, deliveries_so_far = rows_of(deliveries)
         # Idempotency guard: rows are keyed by event_id (ReplacingMergeTree read with
         # FINAL) and the insert carries a token of the batch's event ids, so a redelivered
         # or replayed event never counts twice, whatever batch it arrives in.
         token = dedup_token(rows)
-        deliveries_so_far = max(d.num_delivered for d in deliveries)
         try:
             await self._insert(rows, token)
         except StoreUnavailableError as exc:

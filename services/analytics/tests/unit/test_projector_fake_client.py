@@ -1,6 +1,6 @@
 """The projector and the store without ClickHouse: the real `Store` (migrations, insert,
 error translation) on a fake clickhouse-connect client, and deliveries whose NATS message
-is faked (metadata and +WPI). Nothing is acked that is not stored."""
+is faked (its ack subject and +WPI). Nothing is acked that is not stored."""
 
 from __future__ import annotations
 
@@ -62,12 +62,9 @@ class FakeMsg:
     in_progress_sent: int = 0
 
     @property
-    def metadata(self) -> Any:
-        return SimpleNamespace(
-            stream="EVENTS",
-            num_delivered=self.num_delivered,
-            sequence=SimpleNamespace(stream=self.seq),
-        )
+    def reply(self) -> str:
+        """The ack subject JetStream gives a message: stream, consumer, deliveries, seqs."""
+        return f"$JS.ACK.EVENTS.analytics-events.{self.num_delivered}.{self.seq}.{self.seq}.0.0"
 
     async def in_progress(self) -> None:
         self.in_progress_sent += 1
