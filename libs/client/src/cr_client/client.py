@@ -9,7 +9,6 @@ from typing import Any, Final
 import msgspec
 
 from contracts import codec
-from contracts.codec import AnyEvent
 from contracts.control import DispatchResumed, EmergencyStopRequested
 from contracts.eligibility import cancel_refusal, retry_refusal
 from contracts.envelope import CONTROL_JOB_ID, derive_event_id, new_event_id, utcnow
@@ -152,7 +151,7 @@ class JobClient(JobReader):
             JobNotEligibleError: it has already ended (nothing published).
         """
         await self._eligible(job_id, cancel_refusal)
-        await self._request(JobCancelRequested, job_id, reason=reason)
+        await self.bus.publish(JobCancelRequested(**self._requested(job_id), reason=reason))
 
     async def retry(
         self, job_id: str, *, force: bool = False, policy: RecoveryPolicy | None = None
@@ -165,15 +164,17 @@ class JobClient(JobReader):
                 `contracts.eligibility`.
         """
         await self._eligible(job_id, lambda status: retry_refusal(status, force))
-        await self._request(JobRetryRequested, job_id, force=force, policy=policy)
+        request = JobRetryRequested(**self._requested(job_id), force=force, policy=policy)
+        await self.bus.publish(request)
 
     async def emergency_stop(self, reason: str = "") -> None:
         """Interrupt every prompt of ours on every backend and pause dispatch."""
-        await self._request(EmergencyStopRequested, CONTROL_JOB_ID, reason=reason)
+        stop = EmergencyStopRequested(**self._requested(CONTROL_JOB_ID), reason=reason)
+        await self.bus.publish(stop)
 
     async def resume(self) -> None:
         """Let dispatch go on after an emergency stop."""
-        await self._request(DispatchResumed, CONTROL_JOB_ID)
+        await self.bus.publish(DispatchResumed(**self._requested(CONTROL_JOB_ID)))
 
     async def _eligible(self, job_id: str, refuse: Callable[[JobStatus], str | None]) -> None:
         """Raise `JobNotEligibleError` when `refuse` has a reason against the job's status."""
@@ -182,18 +183,15 @@ class JobClient(JobReader):
         if refusal is not None:
             raise JobNotEligibleError(job_id, status.value, refusal)
 
-    async def _request(self, event: Callable[..., AnyEvent], job_id: str, **fields: Any) -> None:
-        """Publish an operator request: a new id, now, this client as source and requester."""
-        await self.bus.publish(
-            event(
-                event_id=new_event_id(),
-                job_id=job_id,
-                occurred_at=utcnow(),
-                source=self.source,
-                requested_by=self.source,
-                **fields,
-            )
-        )
+    def _requested(self, job_id: str) -> dict[str, Any]:
+        """An operator request's envelope: a new id, now, this client as source and requester."""
+        return {
+            "event_id": new_event_id(),
+            "job_id": job_id,
+            "occurred_at": utcnow(),
+            "source": self.source,
+            "requested_by": self.source,
+        }
 
 
 def _same_request(stored: JobSubmitted, event: JobSubmitted) -> bool:
