@@ -4,10 +4,12 @@ A real nats-server (sync_interval: always) and the five services as processes, s
 stopped by the `Stack` of `comfy-recovery up`, in front of the simulator with many fast
 backends (a process of its own, no faults). Jobs go in through `JobClient.submit` at a
 ramped rate; a plain NATS subscription to ``job.dispatched``, ``job.completed`` and
-``job.failed`` times each one. A step is sustained when every job completes, none fails and
-p99 submit→completed stays within the limit; then a run at half the sustained rate gives
-p50/p99. The bottleneck is named from per-process CPU (``/proc/<pid>/stat``), the consumers'
-backlogs (JetStream consumer info) and which stage's latency grew (`tests.bench.loop_figures`).
+``job.failed`` times each one. A step is sustained when every job completes, none fails,
+p99 submit→completed stays within the limit and the loop keeps up; then a run at half the
+sustained rate gives p50/p99. The bottleneck is named from which stage's latency grew, each
+process's CPU and runqueue wait (``/proc/<pid>/stat``, ``schedstat``), the box's CPU and the
+consumers' backlogs (JetStream consumer info): `tests.bench.loop_figures`. ``--scale-out``
+runs the ramp on one instance of each service, then on ``up --instances 2``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from nats.errors import Error as NatsError
 
 from comfy_recovery.campaign.ours import wait_ready
 from comfy_recovery.natsd import free_port, free_port_block
@@ -138,7 +142,7 @@ async def sample_pending(rig: Rig, into: dict[str, int], every_s: float = 1.0) -
     """Keep the largest backlog (pending + unacked) seen per durable of the events stream."""
     js = rig.client.bus.nc.jetstream()
     while True:
-        with contextlib.suppress(Exception):  # a slow answer just skips one sample
+        with contextlib.suppress(NatsError, TimeoutError):  # a slow answer skips a sample
             for info in await js.consumers_info(subjects.EVENTS_STREAM):
                 backlog = (info.num_pending or 0) + (info.num_ack_pending or 0)
                 name = info.name or "?"
@@ -192,9 +196,9 @@ async def ramp(rig: Rig, tracker: Tracker) -> list[tuple[Step, Evidence]]:
         history.append((rate, broken is None))
         steps.append((step, evidence))
         print(step_line(step, broken), flush=True)
-        print(f"step {rate:g} jobs/s: {evidence}", file=sys.stderr, flush=True)
-        if broken is not None:
-            await drain(tracker)
+        print(f"step {rate:g} jobs/s: {evidence.describe()}", file=sys.stderr, flush=True)
+        if broken is not None and (left := await drain(tracker)):
+            print(f"  {left} jobs still open {DRAIN_S:g} s after that step", flush=True)
     return steps
 
 
@@ -220,6 +224,8 @@ async def measure(scratch: Path, instances: int, *, half: bool = True) -> float:
         if half and best:
             step, _ = await measured_step(rig, tracker, best / 2, HALF_S)
             print(half_line(step), flush=True)
+        if rig.stack.restarts:
+            print(f"  restarted during the run: {rig.stack.restarts}", flush=True)
     return best
 
 

@@ -168,6 +168,14 @@ class Evidence:
     box_busy: float = 0.0
     box_iowait: float = 0.0
 
+    def describe(self) -> str:
+        """Everything, compactly, for the bench's log."""
+        ran = ", ".join(
+            f"{n} {v:.0f} % (waited {self.starved.get(n, 0.0):.0f} %)" for n, v in self.cpu.items()
+        )
+        queued = ", ".join(f"{n} {v}" for n, v in self.pending.items())
+        return f"cpu {ran}; backlogs {queued}; box {self.box_busy:.0f} % busy"
+
 
 def suspect(stage: str, cpu: dict[str, float]) -> str:
     """A service process saturating its core if there is one, else the stage's owner (the

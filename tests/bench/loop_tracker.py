@@ -74,20 +74,20 @@ class Tracker:
         cut = False
         for index in range(round(rate * seconds)):
             await asyncio.sleep(max(0.0, start + index / rate - loop.time()))
-            oldest = self._oldest_open(sent, oldest)
+            oldest = self.oldest_open(sent, oldest)
             if oldest < len(sent) and loop.time() - sent[oldest].at > LATENCY_LIMIT_S:
                 cut = True
                 break
             sent.append(Sent(loop.time()))
             tasks.append(asyncio.create_task(self._submit(client, sent[-1])))
-        while (oldest := self._oldest_open(sent, oldest)) < len(sent):
+        while (oldest := self.oldest_open(sent, oldest)) < len(sent):
             if loop.time() - sent[oldest].at > LATENCY_LIMIT_S:
                 break
             await asyncio.sleep(0.05)
         await asyncio.gather(*tasks)
-        return self._step(rate, sent, cut)
+        return self.summarise(rate, sent, cut)
 
-    def _oldest_open(self, sent: list[Sent], index: int) -> int:
+    def oldest_open(self, sent: list[Sent], index: int) -> int:
         """The first submission from `index` on that has not ended (len(sent): none)."""
         while index < len(sent) and self.ended(sent[index]):
             index += 1
@@ -99,7 +99,7 @@ class Tracker:
         except Exception:  # noqa: BLE001 - any refusal is an error of the step
             sent.error = True
 
-    def _step(self, rate: float, sent: list[Sent], cut: bool) -> Step:
+    def summarise(self, rate: float, sent: list[Sent], cut: bool) -> Step:
         """The step's figures from what was seen of each submission."""
         step = Step(rate, submitted=len(sent), cut_short=cut)
         step.stages = {DISPATCH: [], RUN: []}

@@ -175,10 +175,10 @@ def test_a_step_counts_failures_and_splits_each_completed_job_into_its_stages() 
         "c": {subjects.JOB_DISPATCHED: 1.0},
     }
     sent = [Sent(1.0, "a"), Sent(1.0, "b"), Sent(1.0, "c"), Sent(1.0, error=True)]
-    result = tracker._step(10, sent, cut=False)
+    result = tracker.summarise(10, sent, cut=False)
     assert (result.submitted, result.failed, result.latencies) == (4, 2, [0.5])
     assert result.stages == {DISPATCH: [0.25], RUN: [0.25]}
-    assert tracker._oldest_open(sent, 0) == 2
+    assert tracker.oldest_open(sent, 0) == 2
     assert tracker.open_jobs() == 1
 
 
@@ -204,4 +204,11 @@ def test_step_and_half_lines_print_the_figures_results_read() -> None:
     assert half.startswith("  at 50 % (20 jobs/s, 2 jobs)   p50   100.0 ms   p99   300.0 ms")
     assert half.endswith(
         "(all completed; p99 submit→dispatched 100 ms, dispatched→completed 200 ms)"
+    )
+
+
+def test_the_evidence_reads_in_one_log_line() -> None:
+    seen = Evidence({"submitter": 16.4}, {"submitter": 65.0}, {"submitter-jobs": 3}, 99.0)
+    assert seen.describe() == (
+        "cpu submitter 16 % (waited 65 %); backlogs submitter-jobs 3; box 99 % busy"
     )
