@@ -28,6 +28,8 @@ PUBLISH_BACKOFF: Final = Backoff(0.1, 2.0)
 ENSURE_WINDOW_S: Final = 60.0
 """How long `Bus.ensure` waits for JetStream to answer (a cluster electing its leader)."""
 ENSURE_BACKOFF: Final = Backoff(0.5, 5.0)
+NOT_READY: Final[tuple[type[BaseException], ...]] = (*TRANSIENT, BusUnavailableError)
+"""What a JetStream that is still starting (or electing leaders) answers."""
 _CONNECT_FAILED: Final[tuple[type[BaseException], ...]] = (*TRANSIENT, OSError)
 
 
@@ -84,7 +86,7 @@ class Bus:
             try:
                 await ensure_streams(self.js, self.settings)
                 return
-            except (*TRANSIENT, BusUnavailableError) as exc:
+            except NOT_READY as exc:
                 attempt += 1
                 if loop.time() >= give_up:
                     raise BusUnavailableError(f"JetStream not ready: {exc!r}") from exc

@@ -25,6 +25,7 @@ from cr_runtime.settings import ServiceSettings
 log = structlog.get_logger(__name__)
 SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
 BUILD_BACKOFF = Backoff(0.5, 5.0)
+NOT_NOW: tuple[type[BaseException], ...] = (*TRANSIENT, TransientError)
 
 
 class ServiceCrashedError(ContractsError):
@@ -136,7 +137,7 @@ async def build_patiently(
     while True:
         try:
             return await build(bus)
-        except (*TRANSIENT, TransientError) as exc:
+        except NOT_NOW as exc:
             attempt += 1
             if loop.time() >= give_up:
                 raise
