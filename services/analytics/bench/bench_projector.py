@@ -24,7 +24,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import clickhouse_connect
 from nats.js.errors import NotFoundError
@@ -111,19 +111,38 @@ def rows_stored() -> float:
     )
 
 
-async def time_projector(settings: Settings, count: int) -> float:
-    """Seconds for the running service to store `count` already-published events, into a
+class Timing(NamedTuple):
+    """Wall seconds, and CPU seconds of this process (every thread: the loop, the store's,
+    chDB's), of one side of a round."""
+
+    wall_s: float
+    cpu_s: float
+
+
+def clocks() -> Timing:
+    """Both clocks now."""
+    return Timing(time.perf_counter(), time.process_time())
+
+
+def since(start: Timing) -> Timing:
+    """Both clocks' time since `start`."""
+    now = clocks()
+    return Timing(now.wall_s - start.wall_s, now.cpu_s - start.cpu_s)
+
+
+async def time_projector(settings: Settings, count: int) -> Timing:
+    """Time for the running service to store `count` already-published events, into a
     fresh database from fresh durables."""
     await forget_durables(settings.nats)
     store = Store(StoreConfig(chdb_path=settings.chdb_path, database=settings.database))
     await store.open()
     stop = asyncio.Event()
     baseline = rows_stored()
-    started = time.perf_counter()
+    started = clocks()
     service = asyncio.create_task(run(settings, store=store, stop_event=stop))
     while rows_stored() - baseline < count:  # noqa: ASYNC110 - polls an in-process counter
         await asyncio.sleep(0.01)
-    elapsed = time.perf_counter() - started
+    elapsed = since(started)
     stop.set()
     await service
     await store.close()
@@ -139,16 +158,16 @@ async def forget_durables(bus_settings: BusSettings) -> None:
     await bus.close()
 
 
-def time_raw_insert(path: str, rows: list[EventRow], table: str) -> float:
-    """Seconds for plain clickhouse-connect inserts of the same rows, same batch size, into
+def time_raw_insert(path: str, rows: list[EventRow], table: str) -> Timing:
+    """Time for plain clickhouse-connect inserts of the same rows, same batch size, into
     a fresh table like the projector's (same engine, same fsync settings)."""
     client = clickhouse_connect.get_client(interface="chdb", path=path)
     client.command("CREATE DATABASE IF NOT EXISTS bench_raw")
     client.command(f"CREATE TABLE bench_raw.{table} AS {ROUND_DB}0.events")
-    started = time.perf_counter()
+    started = clocks()
     for start in range(0, len(rows), BATCH):
         client.insert(f"bench_raw.{table}", rows[start : start + BATCH], column_names=COLUMNS)
-    elapsed = time.perf_counter() - started
+    elapsed = since(started)
     client.close()
     return elapsed
 
@@ -169,22 +188,27 @@ async def bench(count: int, rounds: int, workdir: Path) -> None:
             settings = Settings(
                 nats=bus_settings, chdb_path=str(workdir / "chdb"), database=f"{ROUND_DB}{n}"
             )
-            projected.append(count / await time_projector(settings, count))
+            projected.append(await time_projector(settings, count))
             path = settings.chdb_path
-            raw.append(count / await asyncio.to_thread(time_raw_insert, path, rows, f"r{n}"))
+            raw.append(await asyncio.to_thread(time_raw_insert, path, rows, f"r{n}"))
     finally:
         server.stop()
     report(count, projected, raw)
 
 
-def report(count: int, projected: list[float], raw: list[float]) -> None:
-    """The medians, each round's figures, and the ratio of the medians."""
+def report(count: int, projector_t: list[Timing], raw_t: list[Timing]) -> None:
+    """The medians, each round's figures, CPU per row, and the ratio of the medians (the
+    CPU figures move far less with the box's load than the rates do)."""
+    projected, raw = [count / t.wall_s for t in projector_t], [count / t.wall_s for t in raw_t]
+    cpu_projector = statistics.median(t.cpu_s for t in projector_t) / count * 1e6
+    cpu_raw = statistics.median(t.cpu_s for t in raw_t) / count * 1e6
     each = ", ".join(f"{p / r:.2f}" for p, r in zip(projected, raw, strict=True))
     projector, baseline = statistics.median(projected), statistics.median(raw)
     print(f"events                    {count} x {len(raw)} rounds (medians)")
     print(f"projector (NATS → chDB)   {projector:,.0f} events/s  ({_rates(projected)})")
     print(f"raw clickhouse-connect    {baseline:,.0f} rows/s    ({_rates(raw)})")
     print(f"ratio per round           {each}")
+    print(f"CPU µs per row            projector {cpu_projector:.1f}, raw {cpu_raw:.1f}")
     print(f"ratio projector / raw     {projector / baseline:.2f}")
 
 
