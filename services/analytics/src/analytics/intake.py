@@ -51,8 +51,12 @@ class PipelinedConsumer(BulkConsumer):
         try:
             await super().run()
         finally:
-            await asyncio.gather(*self._storing)
-            self._storing.clear()
+            await self._drain()
+
+    async def _drain(self) -> None:
+        """Wait until every batch started has been stored and answered."""
+        await asyncio.gather(*self._storing)
+        self._storing.clear()
 
     async def _decode(self, msg: Msg) -> Delivery | None:
         """The shared decode, reading the delivery count with `ack_position` (nats-py's
