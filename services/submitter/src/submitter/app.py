@@ -14,6 +14,7 @@ from contracts import subjects
 from contracts.backends import parse_backends
 from cr_client.bus import Bus
 from cr_client.client import JobClient
+from cr_runtime.bulk import ConcurrentConsumer
 from cr_runtime.consumer import Consumer
 from cr_runtime.service import Service, run_service
 from submitter.adapters.claims import Claims
@@ -87,7 +88,9 @@ async def build(bus: Bus, settings: Settings) -> Service:
         tasks.append(api_task(bus, registry, settings))
     return Service(
         consumers=[
-            Consumer(bus, subjects.DURABLE_SUBMITTER_JOBS, handlers.on_job, batch=16),
+            # new jobs need no order among themselves (claims in KV stop double posts), so
+            # a batch's first dispatches run side by side instead of one post at a time
+            ConcurrentConsumer(bus, subjects.DURABLE_SUBMITTER_JOBS, handlers.on_job, batch=16),
             Consumer(bus, subjects.DURABLE_SUBMITTER_DECISIONS, handlers.on_decision, batch=16),
             Consumer(bus, subjects.DURABLE_SUBMITTER_CONTROL, handlers.on_control, batch=1),
         ],

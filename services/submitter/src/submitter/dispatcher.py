@@ -99,11 +99,13 @@ class Dispatcher:
             # checked before any I/O: a waiting attempt comes back often and costs nothing
             await self._no_backend(attempt, deliveries, now)
             return
+        # counted before the first await: jobs taken in concurrently choose after it
+        view.dispatched(now)
         if await self._done(attempt):
             return
         key = prompt_id_for(attempt.job_id, attempt.attempt, 0)
         backend_id, fresh = await self._claim(key, attempt, view.id)
-        if backend_id in views:
+        if backend_id != view.id and backend_id in views:  # a claim taken over keeps its own
             views[backend_id].dispatched(now)
         # asked again while holding the claim: a holder releases only after publishing
         if not await self._done(attempt):

@@ -3,6 +3,7 @@ what it posts, what it publishes, and when it refuses to go on."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import httpx
@@ -264,3 +265,25 @@ async def test_an_interrupt_is_recorded_before_it_is_sent() -> None:
     assert sent.causation_id == "cause-9"
     assert comfy.posted("/queue") == [{"delete": ["p-1"]}]
     assert comfy.posted("/interrupt") == [{"prompt_id": "p-1"}]
+
+
+async def test_jobs_dispatched_side_by_side_spread_over_idle_backends() -> None:
+    # The intake handles a batch's jobs concurrently: each counts its dispatch before its
+    # first await, so the next one to choose sees that backend as loaded.
+    comfies = {"b0": Comfy(), "b1": Comfy()}
+    dispatcher, _ = make(comfies)
+    real_done = dispatcher.log.attempt_done
+
+    async def done_after_a_yield(job_id: str, number: int) -> bool:
+        await asyncio.sleep(0)  # the stream read gives the other job its turn
+        return await real_done(job_id, number)
+
+    dispatcher.log.attempt_done = done_after_a_yield  # type: ignore[method-assign]
+    first = Attempt(job_id="job-1", attempt=1, cause_id="c1", workflows=[WORKFLOW])
+    second = Attempt(job_id="job-2", attempt=1, cause_id="c2", workflows=[WORKFLOW])
+    await asyncio.gather(
+        dispatcher.dispatch(first, deliveries=1), dispatcher.dispatch(second, deliveries=1)
+    )
+    assert [len(c.posted("/prompt")) for c in comfies.values()] == [1, 1]
+    views = dispatcher.registry.views
+    assert views["b0"].inflight == [NOW] and views["b1"].inflight == [NOW]
