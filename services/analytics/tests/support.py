@@ -32,11 +32,28 @@ class Outage:
     refused: int = 0
 
 
-class FlakyClient:
+class ClientWrapper:
+    """The real clickhouse-connect client behind a test's seam: every attribute not
+    overridden is the real client's."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_"):
+            super().__setattr__(name, value)
+        else:
+            setattr(self._real, name, value)  # e.g. `database`: the real client's setting
+
+
+class FlakyClient(ClientWrapper):
     """The real client, failing the way a server does when it is down (OperationalError)."""
 
     def __init__(self, real: Any, outage: Outage) -> None:
-        self._real = real
+        super().__init__(real)
         self._outage = outage
 
     def insert(self, *args: Any, **kwargs: Any) -> Any:
@@ -51,15 +68,6 @@ class FlakyClient:
     def query(self, *args: Any, **kwargs: Any) -> Any:
         self._refuse_if_down()
         return self._real.query(*args, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._real, name)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name.startswith("_"):
-            super().__setattr__(name, value)
-        else:
-            setattr(self._real, name, value)  # e.g. `database`: the real client's setting
 
     def _refuse_if_down(self) -> None:
         if self._outage.down:

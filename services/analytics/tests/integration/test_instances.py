@@ -18,6 +18,7 @@ from cr_client import Bus
 from ..scripted import scripted_jobs, telemetry_and_control
 from ..support import (
     WAIT_S,
+    ClientWrapper,
     counts_by_type,
     pending_work,
     publish_all,
@@ -39,11 +40,11 @@ class Gate:
     rows: int = 0
 
 
-class GatedClient:
+class GatedClient(ClientWrapper):
     """The real client, its event inserts held at `gate`."""
 
     def __init__(self, real: Any, gate: Gate) -> None:
-        self._real = real
+        super().__init__(real)
         self._gate = gate
 
     def insert(self, table: str, data: Any, **kwargs: Any) -> Any:
@@ -54,15 +55,6 @@ class GatedClient:
         summary = self._real.insert(table, data, **kwargs)
         self._gate.rows += len(data)
         return summary
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._real, name)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name.startswith("_"):
-            super().__setattr__(name, value)
-        else:
-            setattr(self._real, name, value)
 
 
 def gated_store(settings: Settings, gate: Gate) -> Store:
