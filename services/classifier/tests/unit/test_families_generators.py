@@ -95,7 +95,9 @@ CASES = [
     ("log", "Exception: Please install onnxruntime to use this node.", C.DEPENDENCY_MISSING),
     (
         "execution_error",
-        "An error occured in the ffmpeg subprocess:\nUnknown encoder 'libsvtav1'",
+        # VideoHelperSuite's own wording, typo included
+        "An error occured in the ffmpeg subprocess:"  # codespell:ignore occured
+        "\nUnknown encoder 'libsvtav1'",
         C.DEPENDENCY_MISSING,
     ),
     # a bare EPIPE in a node is its child process; a socket EPIPE comes wrapped by the HTTP client
