@@ -18,10 +18,9 @@ from typing import Any
 
 from nats.aio.msg import Msg
 
-from cr_client.bus import Bus
 from cr_client.pull import BatchPull
 from cr_client.streams import ensure_consumer
-from cr_runtime.consumer import Consumer, Handler
+from cr_runtime.consumer import Consumer
 
 
 class BulkConsumer(Consumer):
@@ -57,9 +56,6 @@ class ConcurrentConsumer(BulkConsumer):
     """
 
     fill_batches = False
-
-    def __init__(self, bus: Bus, durable: str, handler: Handler, *, batch: int) -> None:
-        super().__init__(bus, durable, handler, batch=batch)
 
     async def _process(self, msgs: list[Msg]) -> None:
         deliveries = [d for d in [await self._decode(m) for m in msgs] if d is not None]
