@@ -299,18 +299,22 @@ async def test_a_hook_that_fails_is_recorded_as_failed() -> None:
     assert (record["outcome"], record["detail"]) == ("failed", "HTTP 403 forbidden")
 
 
-async def test_the_notice_keeps_the_last_health_figures() -> None:
-    bus = RecordingBus()
-    last = BackendHealth(
+def health_of_b0(**figures: int) -> BackendHealth:
+    """A reachable b0's health event, with `figures` (queue lengths)."""
+    return BackendHealth(
         event_id="h",
         job_id="_",
         occurred_at=datetime.fromtimestamp(NOW, UTC),
         source="t",
         backend_id="b0",
         reachable=True,
-        queue_running=1,
-        queue_pending=4,
+        **figures,  # type: ignore[arg-type]
     )
+
+
+async def test_the_notice_keeps_the_last_health_figures() -> None:
+    bus = RecordingBus()
+    last = health_of_b0(queue_running=1, queue_pending=4)
     subject = restarter(bus, None)
     subject.last_health = lambda _: last
     await subject.request(REQUEST, NOW)
@@ -366,14 +370,7 @@ async def test_a_registry_write_while_nats_restarts_is_transient_not_a_crash() -
     # write ended the monitor's telemetry task, and with it the service.
     bus = RecordingBus()
     bus.kv_store = RestartingKv()
-    health = BackendHealth(
-        event_id="h",
-        job_id="_",
-        occurred_at=datetime.fromtimestamp(NOW, UTC),
-        source="t",
-        backend_id="b0",
-        reachable=True,
-    )
+    health = health_of_b0()
     with pytest.raises(BusUnavailableError, match="write b0.health"):
         await Publisher(cast(Bus, bus)).telemetry(health, "health")
     assert len(bus.published) == 1  # the event itself went out
